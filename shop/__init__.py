@@ -1,0 +1,1 @@
+"""edge-shop: a backend for small second-hand shops."""

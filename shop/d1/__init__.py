@@ -1,0 +1,1 @@
+"""D1 export: turn the migrations into SQL that wrangler applies to Cloudflare D1."""
