@@ -1,0 +1,108 @@
+"""Settings, read from the environment once, with safe defaults for development.
+
+Everything that differs between a laptop, CI and the shop's container is here, so no
+other module reads ``os.environ``. A `.env` file is not required: the shell, the
+container or cron sets the variables.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEV_SECRET_KEY = "dev-only-secret-key-change-me"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; raised at start-up, never mid-request."""
+
+
+def _int(env: dict[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: Path = Path("var/shop.db")
+    secret_key: str = DEV_SECRET_KEY
+    environment: str = "development"
+    hold_minutes: int = 15
+    session_days: int = 30
+    reset_token_minutes: int = 60
+    shipping_cents: int = 495
+    offer_days: int = 14
+    log_level: str = "INFO"
+    max_request_bytes: int = 1024 * 1024
+    busy_timeout_ms: int = 5000
+    login_max_failures: int = 5
+    login_window_seconds: int = 900
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment in {"development", "test"}
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Build settings from the environment (``os.environ`` unless given)."""
+        env = dict(os.environ if env is None else env)
+        environment = env.get("SHOP_ENV", "development")
+        secret = env.get("SHOP_SECRET_KEY", "")
+        if not secret:
+            if environment not in {"development", "test"}:
+                raise ConfigError("SHOP_SECRET_KEY is required when SHOP_ENV is not development")
+            secret = DEV_SECRET_KEY
+        return cls(
+            database=Path(env.get("SHOP_DATABASE") or "var/shop.db"),
+            secret_key=secret,
+            environment=environment,
+            hold_minutes=_int(env, "SHOP_HOLD_MINUTES", 15, minimum=1),
+            session_days=_int(env, "SHOP_SESSION_DAYS", 30, minimum=1),
+            reset_token_minutes=_int(env, "SHOP_RESET_TOKEN_MINUTES", 60, minimum=1),
+            shipping_cents=_int(env, "SHOP_SHIPPING_CENTS", 495),
+            offer_days=_int(env, "SHOP_OFFER_DAYS", 14, minimum=1),
+            log_level=(env.get("SHOP_LOG_LEVEL") or "INFO").upper(),
+            max_request_bytes=_int(env, "SHOP_MAX_REQUEST_BYTES", 1024 * 1024, minimum=1024),
+            busy_timeout_ms=_int(env, "SHOP_BUSY_TIMEOUT_MS", 5000, minimum=5000),
+            login_max_failures=_int(env, "SHOP_LOGIN_MAX_FAILURES", 5, minimum=1),
+            login_window_seconds=_int(env, "SHOP_LOGIN_WINDOW_SECONDS", 900, minimum=1),
+        )
+
+    def with_overrides(self, overrides: dict[str, Any] | None) -> Settings:
+        """Return a copy with the named settings replaced (used by tests and the app factory)."""
+        if not overrides:
+            return self
+        known = {f.name for f in fields(self)}
+        values = {k.lower(): v for k, v in overrides.items() if k.lower() in known}
+        if "database" in values:
+            values["database"] = Path(values["database"])
+        return replace(self, **values)
+
+
+_current: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    global _current
+    if _current is None:
+        _current = Settings.from_env()
+    return _current
+
+
+def set_settings(settings: Settings) -> Settings:
+    """Install settings for this process (the app factory and the CLI call this)."""
+    global _current
+    _current = settings
+    return settings

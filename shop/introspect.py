@@ -1,0 +1,138 @@
+"""Read a SQLite schema into a plain, comparable structure.
+
+Used to prove that two databases have the same schema (migrated vs. built from the models,
+container vs. D1) by comparing what SQLite itself reports, not SQL text by eye: columns,
+foreign keys with their actions, CHECK clauses, indexes with their WHERE, triggers, views
+and virtual tables. Bookkeeping tables (migration history, D1's own, sqlite_*) are left out.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from typing import Any
+
+IGNORED_TABLES = {"migratehistory", "d1_migrations", "_cf_METADATA", "_cf_KV"}
+_SPACE = re.compile(r"\s+")
+
+
+def _norm(sql: str | None) -> str:
+    """Collapse whitespace and drop the quotes around plain identifiers."""
+    if sql is None:
+        return ""
+    text = _SPACE.sub(" ", sql).strip().rstrip(";").strip()
+    text = re.sub(r'"([A-Za-z_][A-Za-z0-9_]*)"', r"\1", text)
+    text = re.sub(r"\(\s+", "(", text)
+    return re.sub(r"\s+\)", ")", text)
+
+
+def _ignored(name: str) -> bool:
+    return (name in IGNORED_TABLES or name.startswith("sqlite_") or name.startswith("_cf_")
+            or name.startswith("_fk_guard"))
+
+
+def check_clauses(create_sql: str) -> list[str]:
+    """Every CHECK (...) expression in a CREATE TABLE statement, normalised, sorted."""
+    found = []
+    for match in re.finditer(r"\bCHECK\s*\(", create_sql, re.IGNORECASE):
+        depth, start = 1, match.end()
+        i = start
+        in_string = False
+        while i < len(create_sql) and depth:
+            ch = create_sql[i]
+            if ch == "'":
+                in_string = not in_string
+            elif not in_string and ch == "(":
+                depth += 1
+            elif not in_string and ch == ")":
+                depth -= 1
+            i += 1
+        found.append(_norm(create_sql[start:i - 1]))
+    return sorted(found)
+
+
+def _rows(conn: sqlite3.Connection, sql: str, *params: Any) -> list[tuple]:
+    return [tuple(r) for r in conn.execute(sql, params).fetchall()]
+
+
+def _shadow_tables(conn: sqlite3.Connection, virtual: list[str]) -> set[str]:
+    suffixes = ("_data", "_idx", "_content", "_docsize", "_config")
+    return {v + s for v in virtual for s in suffixes}
+
+
+def describe(conn: sqlite3.Connection) -> dict[str, Any]:
+    """The schema of ``conn`` as nested plain data, equal for equal schemas."""
+    master = _rows(conn, "SELECT type, name, tbl_name, sql FROM sqlite_master")
+    virtual = [n for t, n, _, s in master if t == "table" and s and
+               s.upper().startswith("CREATE VIRTUAL TABLE")]
+    shadows = _shadow_tables(conn, virtual)
+    tables: dict[str, Any] = {}
+    for kind, name, _tbl, sql in master:
+        if kind != "table" or _ignored(name) or name in shadows:
+            continue
+        if name in virtual:
+            tables[name] = {"virtual": _norm(sql)}
+            continue
+        columns = [
+            # cid, name, type, notnull, default, pk, hidden
+            (r[1], r[2].upper(), r[3], r[4], r[5], r[6])
+            for r in _rows(conn, f'PRAGMA table_xinfo("{name}")')
+        ]
+        fks = sorted(
+            # table, from, to, on_update, on_delete, match
+            (r[2], r[3], r[4], r[5], r[6], r[7])
+            for r in _rows(conn, f'PRAGMA foreign_key_list("{name}")')
+        )
+        tables[name] = {
+            "columns": columns,
+            "foreign_keys": fks,
+            "checks": check_clauses(sql or ""),
+            "autoincrement": bool(re.search(r"\bAUTOINCREMENT\b", sql or "", re.I)),
+            "strict_or_without_rowid": _norm(sql).rsplit(")", 1)[-1].strip().upper(),
+        }
+    indexes: dict[str, Any] = {}
+    for kind, name, tbl, sql in master:
+        if kind != "index" or _ignored(tbl) or tbl in shadows:
+            continue
+        info = _rows(conn, f'PRAGMA index_xinfo("{name}")')
+        listed = {r[1]: r for r in _rows(conn, f'PRAGMA index_list("{tbl}")')}
+        row = listed.get(name)
+        where = ""
+        if sql and re.search(r"\bWHERE\b", sql, re.I):
+            where = _norm(re.split(r"\bWHERE\b", sql, maxsplit=1, flags=re.I)[1])
+        indexes[name] = {
+            "table": tbl,
+            "unique": bool(row[2]) if row else None,
+            "origin": row[3] if row else None,
+            "partial": bool(row[4]) if row else None,
+            # seqno, column name, descending, collation, key
+            "columns": [(r[0], r[2], r[3], r[4], r[5]) for r in info],
+            "where": where,
+        }
+    triggers = {n: {"table": t, "sql": _norm(s)} for k, n, t, s in master if k == "trigger"}
+    views = {n: _norm(s) for k, n, _, s in master if k == "view"}
+    return {"tables": tables, "indexes": indexes, "triggers": triggers, "views": views}
+
+
+def describe_file(path: str) -> dict[str, Any]:
+    """:func:`describe` for a database file, opened read-only."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return describe(conn)
+    finally:
+        conn.close()
+
+
+def differences(left: dict[str, Any], right: dict[str, Any]) -> list[str]:
+    """Human-readable differences between two :func:`describe` results (empty if equal)."""
+    problems: list[str] = []
+    for section in ("tables", "indexes", "triggers", "views"):
+        a, b = left[section], right[section]
+        for name in sorted(set(a) | set(b)):
+            if name not in a:
+                problems.append(f"{section[:-1]} {name}: only on the right")
+            elif name not in b:
+                problems.append(f"{section[:-1]} {name}: only on the left")
+            elif a[name] != b[name]:
+                problems.append(f"{section[:-1]} {name}: {a[name]!r} != {b[name]!r}")
+    return problems

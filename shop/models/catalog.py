@@ -1,0 +1,63 @@
+"""Products and images. Stock is not set here: see ``shop.models.stock``."""
+
+from __future__ import annotations
+
+import peewee
+from peewee import Check
+
+from shop.models.base import BaseModel, JSONField, UtcDateTimeField, flag, json_text, one_of
+from shop.models.enums import CONDITIONS, PRODUCT_STATUSES
+from shop.models.selling import CATEGORY_SLUG, SellItem, SellSubmission
+
+
+class Product(BaseModel):
+    sku = peewee.TextField(unique=True, constraints=[Check("length(sku) BETWEEN 1 AND 64")])
+    title = peewee.TextField(constraints=[Check("length(title) BETWEEN 1 AND 200")])
+    description = peewee.TextField(default="")
+    brand = peewee.TextField(default="")
+    category = peewee.TextField(constraints=[Check(CATEGORY_SLUG)])
+    size = peewee.TextField(default="")
+    condition = peewee.TextField(constraints=[one_of("condition", CONDITIONS)])
+    price_cents = peewee.IntegerField(constraints=[Check("price_cents > 0")])
+    status = peewee.TextField(default="draft", constraints=[one_of("status", PRODUCT_STATUSES)])
+    featured = peewee.BooleanField(default=False, constraints=[flag("featured")])
+    # Available to sell now; moved only by the stock_moves triggers (see models/sql.py).
+    stock_quantity = peewee.IntegerField(default=0, constraints=[Check("stock_quantity >= 0")])
+    # RESTRICT: a bought-in seller item stays traceable while its product exists.
+    source_item = peewee.ForeignKeyField(SellItem, null=True, unique=True,
+                                         on_delete="RESTRICT", backref="products")
+    created_at = UtcDateTimeField()
+    updated_at = UtcDateTimeField()
+
+    class Meta:
+        table_name = "products"
+        indexes = (
+            (("category", "status"), False),
+            (("brand",), False),
+            (("size",), False),
+            (("price_cents",), False),
+            (("status", "created_at"), False),
+        )
+
+
+# Featured products are few: a partial index keeps the home page query cheap.
+Product.add_index(peewee.ModelIndex(
+    Product, (Product.status,), where=peewee.SQL("featured = 1"), name="products_featured",
+))
+
+
+class Image(BaseModel):
+    """The only source of truth for pictures: belongs to a product or to a submission."""
+
+    product = peewee.ForeignKeyField(Product, null=True, on_delete="CASCADE", backref="images")
+    submission = peewee.ForeignKeyField(SellSubmission, null=True, on_delete="CASCADE",
+                                        backref="images")
+    cloudflare_id = peewee.TextField(constraints=[Check("length(cloudflare_id) >= 1")])
+    url = peewee.TextField(constraints=[Check("length(url) BETWEEN 1 AND 2000")])
+    variants = JSONField(default=list, constraints=[json_text("variants")])
+    position = peewee.IntegerField(default=0, constraints=[Check("position >= 0")])
+    created_at = UtcDateTimeField()
+
+    class Meta:
+        table_name = "images"
+        constraints = [Check("(product_id IS NULL) <> (submission_id IS NULL)")]

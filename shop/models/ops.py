@@ -1,0 +1,68 @@
+"""Analytics events and their daily rollup, system logs and the admin audit log."""
+
+from __future__ import annotations
+
+import peewee
+from peewee import Check
+
+from shop.models.accounts import User
+from shop.models.base import BaseModel, JSONField, UtcDateTimeField, json_text, one_of
+from shop.models.catalog import Product
+from shop.models.enums import EVENT_TYPES, LOG_LEVELS
+
+
+class AnalyticsEvent(BaseModel):
+    event_type = peewee.TextField(constraints=[one_of("event_type", EVENT_TYPES)])
+    # SET NULL: events are statistics; they outlive the user or product they mention.
+    user = peewee.ForeignKeyField(User, null=True, on_delete="SET NULL", index=False)
+    session_id = peewee.TextField(null=True)
+    product = peewee.ForeignKeyField(Product, null=True, on_delete="SET NULL")
+    path = peewee.TextField(null=True)
+    metadata = JSONField(null=True, constraints=[json_text("metadata", nullable=True)])
+    created_at = UtcDateTimeField(index=True)
+
+    class Meta:
+        table_name = "analytics_events"
+        indexes = (
+            (("event_type", "created_at"), False),
+            (("user", "created_at"), False),
+        )
+
+
+class AnalyticsDaily(BaseModel):
+    day = peewee.TextField(constraints=[
+        Check("day GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'")])
+    event_type = peewee.TextField(constraints=[one_of("event_type", EVENT_TYPES)])
+    count = peewee.IntegerField(constraints=[Check("count >= 0")])
+    top_products = JSONField(default=list, constraints=[json_text("top_products")])
+    computed_at = UtcDateTimeField()
+
+    class Meta:
+        table_name = "analytics_daily"
+        indexes = ((("day", "event_type"), True),)
+
+
+class SystemLog(BaseModel):
+    level = peewee.TextField(constraints=[one_of("level", LOG_LEVELS)])
+    source = peewee.TextField()
+    message = peewee.TextField()
+    context = JSONField(null=True, constraints=[json_text("context", nullable=True)])
+    created_at = UtcDateTimeField(index=True)
+
+    class Meta:
+        table_name = "system_logs"
+
+
+class AuditLog(BaseModel):
+    # RESTRICT: who did what is kept as long as the log is.
+    actor = peewee.ForeignKeyField(User, on_delete="RESTRICT", backref="audit_logs")
+    action = peewee.TextField()
+    entity_type = peewee.TextField()
+    entity_id = peewee.TextField()
+    before_state = JSONField(null=True, constraints=[json_text("before_state", nullable=True)])
+    after_state = JSONField(null=True, constraints=[json_text("after_state", nullable=True)])
+    created_at = UtcDateTimeField(index=True)
+
+    class Meta:
+        table_name = "audit_logs"
+        indexes = ((("entity_type", "entity_id"), False),)

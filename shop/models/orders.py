@@ -1,0 +1,58 @@
+"""Orders and their lines: prices and the delivery address are snapshots, never live links."""
+
+from __future__ import annotations
+
+import peewee
+from peewee import Check
+
+from shop.models.accounts import User
+from shop.models.base import BaseModel, JSONField, UtcDateTimeField, json_text, one_of
+from shop.models.catalog import Product
+from shop.models.enums import ORDER_STATUSES, PAYMENT_STATUSES, SHIPPING_METHODS
+
+
+class Order(BaseModel):
+    order_number = peewee.TextField(unique=True)
+    # RESTRICT: an order is accounting history; its customer cannot vanish under it.
+    user = peewee.ForeignKeyField(User, on_delete="RESTRICT", backref="orders", index=False)
+    status = peewee.TextField(default="pending", constraints=[one_of("status", ORDER_STATUSES)])
+    payment_status = peewee.TextField(default="unpaid", constraints=[
+        one_of("payment_status", PAYMENT_STATUSES)])
+    shipping_method = peewee.TextField(default="collect", constraints=[
+        one_of("shipping_method", SHIPPING_METHODS)])
+    subtotal_cents = peewee.IntegerField(constraints=[Check("subtotal_cents >= 0")])
+    shipping_cents = peewee.IntegerField(constraints=[Check("shipping_cents >= 0")])
+    total_cents = peewee.IntegerField(constraints=[Check("total_cents >= 0")])
+    delivery_address = JSONField(null=True, constraints=[
+        json_text("delivery_address", nullable=True)])
+    # A retry with the same key returns this order instead of making a second one.
+    idempotency_key = peewee.TextField(null=True)
+    request_hash = peewee.TextField(null=True)
+    created_at = UtcDateTimeField()
+    updated_at = UtcDateTimeField()
+
+    class Meta:
+        table_name = "orders"
+        constraints = [
+            Check("total_cents = subtotal_cents + shipping_cents"),
+            Check("(shipping_method = 'deliver') = (delivery_address IS NOT NULL)"),
+            Check("(idempotency_key IS NULL) = (request_hash IS NULL)"),
+        ]
+        indexes = (
+            (("user", "idempotency_key"), True),
+            (("user", "created_at"), False),
+        )
+
+
+class OrderItem(BaseModel):
+    order = peewee.ForeignKeyField(Order, on_delete="CASCADE", backref="items", index=False)
+    product = peewee.ForeignKeyField(Product, on_delete="RESTRICT", backref="order_items")
+    title = peewee.TextField()
+    unit_price_cents = peewee.IntegerField(constraints=[Check("unit_price_cents > 0")])
+    quantity = peewee.IntegerField(constraints=[Check("quantity > 0")])
+    line_total_cents = peewee.IntegerField()
+
+    class Meta:
+        table_name = "order_items"
+        constraints = [Check("line_total_cents = quantity * unit_price_cents")]
+        indexes = ((("order", "product"), True),)
