@@ -1,0 +1,44 @@
+"""The Flask application: blueprints that parse input, call one service, render JSON."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from shop.config import Settings
+from shop.services import system
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app. ``test_config`` overrides settings by name (e.g. ``{"DATABASE": p}``)."""
+    from shop.api import accounts, health
+    from shop.api.errors import register_error_handlers
+
+    settings = Settings.from_env().with_overrides(test_config)
+    system.configure(settings)
+    logging.basicConfig(level=settings.log_level)
+
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        JSON_SORT_KEYS=False,
+        SHOP_SETTINGS=settings,
+    )
+    if test_config:
+        app.config.update({k: v for k, v in test_config.items() if k.isupper()})
+
+    @app.before_request
+    def _connect() -> None:
+        system.open_connection()
+
+    @app.teardown_request
+    def _close(exc: BaseException | None) -> None:
+        system.close_connection()
+
+    register_error_handlers(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(accounts.bp)
+    return app

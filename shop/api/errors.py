@@ -1,0 +1,59 @@
+"""The one place an error body is built, and the handlers that route every failure to it.
+
+Every 4xx/5xx answer is ``{"error": {"code", "message", "details"}}``: the shop's own
+errors, Flask's 404/405/413, validation failures and unexpected exceptions alike. An
+unexpected exception is logged with its traceback and answered as ``internal`` without one.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from shop.errors import ShopError
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+    415: "invalid", 429: "rate_limited", 503: "busy",
+}
+
+
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,
+                   retry_after: int | None = None) -> Response:
+    """Build the shared error body. Every error answer of the API comes through here."""
+    response = jsonify({"error": {"code": code, "message": message, "details": details or {}}})
+    response.status_code = status
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def _shop_error(exc: ShopError) -> Response:
+    return error_response(exc.status, exc.code, exc.message, exc.details, exc.retry_after)
+
+
+def _http_error(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    code = _HTTP_CODES.get(status, "internal" if status >= 500 else "invalid")
+    response = error_response(status, code, exc.description or exc.name)
+    allowed = getattr(exc, "valid_methods", None)
+    if status == 405 and allowed:
+        response.headers["Allow"] = ", ".join(allowed)
+    return response
+
+
+def _unexpected(exc: Exception) -> Response:
+    log.exception("unhandled error", exc_info=exc)
+    return error_response(500, "internal", "something went wrong on our side")
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(ShopError, _shop_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)

@@ -1,0 +1,164 @@
+"""The ``shop`` command: a thin click layer over the services.
+
+Commands never open transactions or touch models; each calls one service and prints a
+one-line summary. Expected failures print a message and exit 1, without a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from shop.config import ConfigError, Settings
+from shop.errors import ShopError
+from shop.services import system
+
+
+def _handle_errors(fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ShopError, ConfigError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        finally:
+            system.close_connection()
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--database", type=click.Path(dir_okay=False, path_type=Path),
+              envvar="SHOP_DATABASE", help="SQLite file (default: $SHOP_DATABASE or var/shop.db).")
+@click.pass_context
+def main(ctx: click.Context, database: Path | None) -> None:
+    """Run and operate an edge-shop backend.
+
+    \b
+    Example:
+      shop migrate && shop seed-demo && shop serve
+    """
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if database is not None:
+        settings = settings.with_overrides({"database": database})
+    ctx.obj = settings
+
+
+def _configure(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj
+    system.configure(settings)
+    return settings
+
+
+@main.command()
+@click.pass_context
+@_handle_errors
+def migrate(ctx: click.Context) -> None:
+    """Apply pending migrations (creates the database file and its folder).
+
+    \b
+    Example:
+      SHOP_DATABASE=var/shop.db shop migrate
+    """
+    from shop.services.migrations import migrate as run
+
+    settings = _configure(ctx)
+    applied = run()
+    if applied:
+        click.echo(f"applied {len(applied)} migration(s) to {settings.database}: "
+                   + ", ".join(applied))
+    else:
+        click.echo(f"{settings.database} is up to date")
+
+
+@main.command("create-admin")
+@click.option("--email", required=True, help="The admin's email address.")
+@click.option("--name", default="Admin", show_default=True, help="Display name for a new admin.")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from standard input instead of prompting.")
+@click.pass_context
+@_handle_errors
+def create_admin(ctx: click.Context, email: str, name: str, password_stdin: bool) -> None:
+    """Create an admin user, or promote an existing account to admin.
+
+    \b
+    Example:
+      printf '%s' "$ADMIN_PASSWORD" | shop create-admin --email owner@shop.ie --password-stdin
+    """
+    from shop.services import accounts
+    from shop.services.migrations import migrate as run
+
+    _configure(ctx)
+    run()
+    if password_stdin:
+        password: str | None = sys.stdin.read().rstrip("\r\n") or None
+    elif sys.stdin.isatty():
+        password = click.prompt("Password (leave empty to promote an existing account)",
+                                hide_input=True, confirmation_prompt=True, default="",
+                                show_default=False) or None
+    else:
+        password = None
+    user, created = accounts.create_admin(email, password, name)
+    click.echo(f"{'created' if created else 'promoted'} admin {user.email}")
+
+
+@main.command("seed-demo")
+@click.option("--password", envvar="SHOP_DEMO_PASSWORD",
+              help="Password for the demo users (default: random, printed once).")
+@click.pass_context
+@_handle_errors
+def seed_demo(ctx: click.Context, password: str | None) -> None:
+    """Load a demo catalogue, users and a submission (once; later runs change nothing).
+
+    \b
+    Example:
+      shop seed-demo
+    """
+    from shop.services import demo
+    from shop.services.migrations import migrate as run
+
+    _configure(ctx)
+    run()
+    result = demo.seed(password)
+    if not result.created:
+        click.echo("demo data already present; nothing changed")
+        return
+    click.echo(f"seeded {result.products} products; sign in as {result.admin_email} or "
+               f"{result.customer_email} with password {result.password}")
+
+
+@main.command()
+@click.option("--bind", default="127.0.0.1:8000", show_default=True,
+              help="Address for gunicorn to listen on.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="Number of gunicorn worker processes.")
+@click.pass_context
+@_handle_errors
+def serve(ctx: click.Context, bind: str, workers: int) -> None:
+    """Migrate once, then serve the API with gunicorn.
+
+    \b
+    Example:
+      shop serve --bind 127.0.0.1:8000 --workers 2
+    """
+    from shop.services.migrations import migrate as run
+
+    settings = _configure(ctx)
+    run()  # once, here: never per worker
+    system.close_connection()
+    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
+    env = {**os.environ, "SHOP_DATABASE": str(settings.database)}
+    click.echo(f"serving {settings.database} on http://{bind} with {workers} worker(s)")
+    argv = [gunicorn, "--bind", bind, "--workers", str(workers), "--access-logfile", "-",
+            "shop.api:create_app()"]
+    os.execvpe(argv[0], argv, env)

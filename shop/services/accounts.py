@@ -1,0 +1,220 @@
+"""Accounts: registration, sign-in with throttling, sessions, password reset, addresses.
+
+Passwords are hashed before any write transaction opens. Session and reset tokens are
+returned to the caller once and stored only as SHA-256 hashes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import peewee
+
+from shop import clock
+from shop.config import get_settings
+from shop.db import write_transaction
+from shop.errors import Conflict, Invalid, NotFound, RateLimited, Unauthorized
+from shop.models import Address, LoginFailure, PasswordReset, Session, User
+from shop.services import mail
+from shop.services.passwords import (
+    DUMMY_HASH,
+    MIN_PASSWORD_LENGTH,
+    hash_password,
+    new_token,
+    token_hash,
+    verify_password,
+)
+
+GENERIC_LOGIN_FAILURE = "email or password is wrong"
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """What register and login hand back: the raw token exists only here."""
+
+    user: User
+    token: str
+    expires_at: datetime
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _check_password_rules(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise Invalid(f"password must be at least {MIN_PASSWORD_LENGTH} characters",
+                      details={"fields": {"password": "too short"}})
+
+
+def _open_session(user: User, now: datetime) -> SignedIn:
+    token = new_token()
+    expires_at = now + timedelta(days=get_settings().session_days)
+    Session.create(user=user, token_hash=token_hash(token), created_at=now,
+                   expires_at=expires_at)
+    return SignedIn(user=user, token=token, expires_at=expires_at)
+
+
+def register(email: str, password: str, name: str) -> SignedIn:
+    """Create a customer account and sign it in. 409 if the email is taken (any case)."""
+    email = normalize_email(email)
+    _check_password_rules(password)
+    password_hash = hash_password(password)
+    now = clock.now()
+    with write_transaction():
+        if User.select().where(User.email == email).exists():
+            raise Conflict("an account with this email already exists")
+        try:
+            user = User.create(email=email, password_hash=password_hash, name=name.strip(),
+                               role="customer", created_at=now, updated_at=now)
+        except peewee.IntegrityError as exc:
+            raise Invalid("the account details are not valid",
+                          details={"reason": str(exc)}) from exc
+        return _open_session(user, now)
+
+
+def _recent_failures(email: str, now: datetime) -> list[datetime]:
+    window_start = now - timedelta(seconds=get_settings().login_window_seconds)
+    query = (LoginFailure.select(LoginFailure.created_at)
+             .where((LoginFailure.email == email) & (LoginFailure.created_at > window_start))
+             .order_by(LoginFailure.created_at))
+    return [row.created_at for row in query]
+
+
+def _raise_if_throttled(email: str, now: datetime) -> None:
+    settings = get_settings()
+    failures = _recent_failures(email, now)
+    if len(failures) >= settings.login_max_failures:
+        oldest_counted = failures[-settings.login_max_failures]
+        free_at = oldest_counted + timedelta(seconds=settings.login_window_seconds)
+        retry_after = max(1, int((free_at - now).total_seconds()) + 1)
+        raise RateLimited("too many failed sign-ins; try again later", retry_after=retry_after)
+
+
+def login(email: str, password: str) -> SignedIn:
+    """Sign in. Unknown email and wrong password fail alike; repeated failures → 429."""
+    email = normalize_email(email)
+    _raise_if_throttled(email, clock.now())
+    user = User.get_or_none(User.email == email)
+    # Hash even for an unknown email, so timing does not reveal which accounts exist.
+    ok = verify_password(password, user.password_hash if user else DUMMY_HASH)
+    now = clock.now()
+    with write_transaction():
+        if not ok or user is None:
+            LoginFailure.create(email=email, created_at=now)
+        else:
+            LoginFailure.delete().where(LoginFailure.email == email).execute()
+            return _open_session(user, now)
+    raise Unauthorized(GENERIC_LOGIN_FAILURE)
+
+
+def authenticate(token: str) -> User:
+    """The user behind a bearer token; 401 if it is unknown, revoked or expired."""
+    session = (Session.select(Session, User).join(User)
+               .where(Session.token_hash == token_hash(token)).first())
+    if session is None or session.revoked_at is not None or session.expires_at <= clock.now():
+        raise Unauthorized("sign in again")
+    return session.user
+
+
+def logout(token: str) -> None:
+    """Revoke the session of ``token`` (idempotent)."""
+    with write_transaction():
+        (Session.update(revoked_at=clock.now())
+         .where((Session.token_hash == token_hash(token)) & Session.revoked_at.is_null())
+         .execute())
+
+
+def request_password_reset(email: str) -> None:
+    """Mail a single-use reset link if the account exists; silent otherwise (no leak)."""
+    email = normalize_email(email)
+    token = new_token()
+    now = clock.now()
+    with write_transaction():
+        user = User.get_or_none(User.email == email)
+        if user is None:
+            return
+        expires_at = now + timedelta(minutes=get_settings().reset_token_minutes)
+        PasswordReset.create(user=user, token_hash=token_hash(token), created_at=now,
+                             expires_at=expires_at)
+    mail.send(mail.Message(
+        to=email, subject="Reset your password",
+        body=f"Use this code to choose a new password: {token}\n"
+             f"It works once, until {clock.to_text(expires_at)}."))
+
+
+def confirm_password_reset(token: str, new_password: str) -> None:
+    """Set a new password with a reset token; the token is spent and every session revoked."""
+    _check_password_rules(new_password)
+    password_hash = hash_password(new_password)
+    now = clock.now()
+    with write_transaction():
+        reset = PasswordReset.get_or_none(PasswordReset.token_hash == token_hash(token))
+        if reset is None or reset.used_at is not None or reset.expires_at <= now:
+            raise Invalid("the reset code is invalid or has expired",
+                          details={"fields": {"token": "invalid or expired"}})
+        spent = (PasswordReset.update(used_at=now)
+                 .where((PasswordReset.id == reset.id) & PasswordReset.used_at.is_null())
+                 .execute())
+        if spent != 1:
+            raise Invalid("the reset code is invalid or has expired",
+                          details={"fields": {"token": "invalid or expired"}})
+        User.update(password_hash=password_hash, updated_at=now).where(
+            User.id == reset.user_id).execute()
+        Session.update(revoked_at=now).where(
+            (Session.user == reset.user_id) & Session.revoked_at.is_null()).execute()
+        LoginFailure.delete().where(LoginFailure.email == reset.user.email).execute()
+
+
+def get_user(user_id: int) -> User:
+    user = User.get_or_none(User.id == user_id)
+    if user is None:
+        raise NotFound("no such user")
+    return user
+
+
+def addresses_of(user: User) -> list[Address]:
+    return list(Address.select().where(Address.user == user.id).order_by(Address.kind))
+
+
+def set_address(user: User, kind: str, fields: dict[str, Any]) -> Address:
+    """Replace the user's default address of ``kind`` (billing or delivery)."""
+    now = clock.now()
+    with write_transaction():
+        existing = Address.get_or_none((Address.user == user.id) & (Address.kind == kind)
+                                       & (Address.is_default == True))  # noqa: E712
+        if existing is None:
+            return Address.create(user=user.id, kind=kind, is_default=True, created_at=now,
+                                  updated_at=now, **fields)
+        values = {"line2": None, "county": None, "eircode": None, **fields, "updated_at": now}
+        Address.update(**values).where(Address.id == existing.id).execute()
+        return Address.get_by_id(existing.id)
+
+
+def create_admin(email: str, password: str | None, name: str = "Admin") -> tuple[User, bool]:
+    """Create an admin, or promote an existing account. Returns (user, created)."""
+    email = normalize_email(email)
+    password_hash = None
+    if password is not None:
+        _check_password_rules(password)
+        password_hash = hash_password(password)
+    now = clock.now()
+    with write_transaction():
+        user = User.get_or_none(User.email == email)
+        if user is not None:
+            values: dict[str, Any] = {"role": "admin", "updated_at": now}
+            if password_hash:
+                values["password_hash"] = password_hash
+            User.update(**values).where(User.id == user.id).execute()
+            return User.get_by_id(user.id), False
+        if password_hash is None:
+            raise Invalid("a new admin needs a password")
+        try:
+            user = User.create(email=email, password_hash=password_hash, name=name,
+                               role="admin", created_at=now, updated_at=now)
+        except peewee.IntegrityError as exc:
+            raise Invalid("the account details are not valid",
+                          details={"reason": str(exc)}) from exc
+        return user, True

@@ -1,0 +1,44 @@
+"""Start-up and per-request plumbing the outer layers need, so they never touch the database.
+
+The API and the CLI call these instead of importing ``shop.db``: that keeps every
+transaction inside a service.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import peewee
+
+from shop.config import Settings, set_settings
+from shop.db import database, init_database
+
+log = logging.getLogger(__name__)
+
+
+def configure(settings: Settings) -> Settings:
+    """Install settings and point the database at ``settings.database``."""
+    set_settings(settings)
+    init_database(settings.database, busy_timeout_ms=settings.busy_timeout_ms)
+    return settings
+
+
+def open_connection() -> None:
+    """Open this thread's connection (a request or a command starts with this)."""
+    database.connect(reuse_if_open=True)
+
+
+def close_connection() -> None:
+    """Close this thread's connection, rolling back anything left open by mistake."""
+    if not database.is_closed():
+        database.close()
+
+
+def database_ok() -> bool:
+    """True when the database answers a trivial query (for /healthz)."""
+    try:
+        database.execute_sql("SELECT 1").fetchone()
+    except peewee.DatabaseError:
+        log.exception("database health check failed")
+        return False
+    return True
