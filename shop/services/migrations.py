@@ -10,6 +10,7 @@ runs each migration under ``BEGIN IMMEDIATE``, refuses to commit while
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 from peewee_migrate import Migrator, Router
@@ -71,3 +72,101 @@ def migrate(migrations_dir: Path | None = None) -> list[str]:
     finally:
         database.pragma("foreign_keys", 1)
     return applied
+
+
+# --- helpers for migration files -----------------------------------------------------------
+
+def _rows(sql: str, *params: object) -> list[tuple]:
+    return list(database.execute_sql(sql, params).fetchall())
+
+
+def _columns(table: str) -> list[str]:
+    return [r[1] for r in _rows(f'PRAGMA table_info("{table}")')]
+
+
+def _cascade_closure(table: str) -> list[str]:
+    """Tables whose rows a DROP of ``table`` deletes or nulls when foreign keys are enforced.
+
+    Parents come before children, so restoring in this order satisfies every reference.
+    """
+    tables = [r[0] for r in _rows(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%' "
+        "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+    found: list[str] = []
+    frontier = [table]
+    while frontier:
+        parent = frontier.pop(0)
+        for child in tables:
+            if child in found or child == table:
+                continue
+            for fk in _rows(f'PRAGMA foreign_key_list("{child}")'):
+                if fk[2] == parent and fk[6] in ("CASCADE", "SET NULL", "SET DEFAULT"):
+                    found.append(child)
+                    if fk[6] == "CASCADE":
+                        frontier.append(child)
+                    break
+    return found
+
+
+def _mentions(sql: str, names: list[str]) -> bool:
+    return any(re.search(rf'(?<![\w"]){re.escape(n)}(?![\w"])|"{re.escape(n)}"', sql)
+               for n in names)
+
+
+def rebuild_table(table: str, create_sql: str, *, copy_columns: list[str] | None = None) -> None:
+    """Rebuild ``table`` with a new definition, keeping every row, on SQLite and on D1 alike.
+
+    ``create_sql`` is the complete new ``CREATE TABLE "<table>" (...)``. The statements are
+    the recipe of D1.md, so the exporter can hand D1 exactly what ran here: D1 enforces
+    foreign keys whatever the pragma says, so a DROP would empty ON DELETE CASCADE children
+    and null SET NULL ones. Those children are copied aside and put back by primary key
+    (on SQLite, with foreign keys off, they are still there and nothing is re-inserted);
+    triggers and views naming the table are dropped and recreated; indexes recreated; and a
+    guard fails the migration if any reference dangles. Call from a migration's
+    ``migrate`` as ``migrator.run(rebuild_table, "name", sql)``.
+    """
+    execute = database.execute_sql
+    closure = _cascade_closure(table)
+    involved = [table, *closure]
+    master = _rows("SELECT type, name, tbl_name, sql FROM sqlite_master "
+                   "WHERE sql IS NOT NULL ORDER BY type, name")
+    triggers = [(n, s) for t, n, tbl, s in master
+                if t == "trigger" and (tbl in involved or _mentions(s, [table]))]
+    views = [(n, s) for t, n, _tbl, s in master if t == "view" and _mentions(s, involved)]
+    indexes = [(n, s) for t, n, tbl, s in master if t == "index" and tbl == table]
+    new_name = f"{table}__rebuild"
+    columns = copy_columns or [c for c in _columns(table)]
+    column_list = ", ".join(f'"{c}"' for c in columns)
+
+    execute("PRAGMA defer_foreign_keys = on")
+    for name, _sql in views:
+        execute(f'DROP VIEW "{name}"')
+    for name, _sql in triggers:
+        execute(f'DROP TRIGGER "{name}"')
+    for child in closure:
+        execute(f'CREATE TABLE "_bak_{child}" AS SELECT * FROM "{child}"')
+    head = re.match(r'\s*CREATE\s+TABLE\s+("?)' + re.escape(table) + r'\1', create_sql, re.I)
+    if head is None:
+        raise MigrationError(f"create_sql must start with CREATE TABLE \"{table}\"")
+    execute(f'CREATE TABLE "{new_name}"' + create_sql[head.end():])
+    execute(f'INSERT INTO "{new_name}" ({column_list}) SELECT {column_list} FROM "{table}"')
+    execute(f'DROP TABLE "{table}"')
+    execute(f'ALTER TABLE "{new_name}" RENAME TO "{table}"')
+    for child in closure:
+        child_columns = ", ".join(f'"{c}"' for c in _columns(child))
+        keys = [r[1] for r in _rows(f'PRAGMA table_info("{child}")') if r[5]]
+        match = " AND ".join(f'c."{k}" = b."{k}"' for k in keys)
+        execute(f'INSERT INTO "{child}" ({child_columns}) SELECT {child_columns} '
+                f'FROM "_bak_{child}" AS b WHERE NOT EXISTS '
+                f'(SELECT 1 FROM "{child}" AS c WHERE {match})')
+        execute(f'DROP TABLE "_bak_{child}"')
+    for _name, sql in indexes:
+        execute(sql)
+    for _name, sql in triggers:
+        execute(sql)
+    for _name, sql in views:
+        execute(sql)
+    execute("PRAGMA defer_foreign_keys = off")
+    execute("CREATE TABLE _fk_guard (n INTEGER NOT NULL CHECK (n = 0))")
+    execute("INSERT INTO _fk_guard SELECT count(*) FROM pragma_foreign_key_check")
+    execute("DROP TABLE _fk_guard")

@@ -1,0 +1,67 @@
+"""Fixtures in the style of Flask's tutorial: ``app``, ``client``, ``runner``; every test
+gets its own real SQLite file (never ``:memory:``, which hides locking)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+from flask.testing import FlaskClient
+
+from shop.api import create_app
+from shop.cli import main
+from shop.db import database, init_database
+from shop.services import mail
+from shop.services.migrations import migrate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "shop.db"
+
+
+@pytest.fixture
+def db(db_path: Path) -> Iterator[Path]:
+    """A migrated database file, connected in this thread."""
+    init_database(db_path)
+    migrate()
+    database.connect(reuse_if_open=True)
+    yield db_path
+    database.close()
+
+
+@pytest.fixture
+def app(db_path: Path) -> Iterator[Flask]:
+    init_database(db_path)
+    migrate()
+    database.close()
+    app = create_app({"DATABASE": db_path, "TESTING": True, "SHOP_ENV": "test"})
+    yield app
+    database.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(db_path: Path) -> CliRunner:
+    class Runner(CliRunner):
+        def invoke(self, args, **kwargs):  # type: ignore[override]
+            return super().invoke(main, ["--database", str(db_path), *args], **kwargs)
+
+    return Runner()
+
+
+@pytest.fixture
+def mailbox() -> Iterator[list[mail.Message]]:
+    sent: list[mail.Message] = []
+    previous = mail.set_mailer(sent.append)
+    yield sent
+    mail.set_mailer(previous)

@@ -1,0 +1,95 @@
+"""Representative rows in every table, written through the models (for migration tests)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from shop import clock
+from shop.models import (
+    Address,
+    AnalyticsDaily,
+    AnalyticsEvent,
+    AuditLog,
+    Image,
+    LoginFailure,
+    OfferEvent,
+    Order,
+    OrderItem,
+    PasswordReset,
+    Product,
+    ProductReservation,
+    SellItem,
+    SellSubmission,
+    Session,
+    StockMove,
+    SystemLog,
+    User,
+)
+
+DIGEST = "0" * 64
+
+
+def populate() -> None:
+    """Two of everything, with stock that went through the ledger and live holds."""
+    now = clock.now()
+    later = now + timedelta(minutes=15)
+    for n in (1, 2):
+        user = User.create(email=f"user{n}@example.com", password_hash="x", name=f"User {n}",
+                           role="admin" if n == 1 else "customer", created_at=now,
+                           updated_at=now)
+        Session.create(user=user, token_hash=f"{n}".rjust(64, "a"), created_at=now,
+                       expires_at=later)
+        PasswordReset.create(user=user, token_hash=f"{n}".rjust(64, "b"), created_at=now,
+                             expires_at=later)
+        Address.create(user=user, kind="delivery", name="N", line1="1 Main St", city="Cork",
+                       created_at=now, updated_at=now)
+        LoginFailure.create(email=user.email, created_at=now)
+        submission = SellSubmission.create(batch_id=f"batch-{n}", seller=user,
+                                           seller_price_cents=1000, offered_price_cents=800,
+                                           offer_status="offer_sent", status="reviewing",
+                                           created_at=now, updated_at=now)
+        item = SellItem.create(submission=submission, title="Coat", category="coats",
+                               condition="good", created_at=now)
+        OfferEvent.create(submission=submission, actor="shop", actor_user=user, action="offer",
+                          amount_cents=800, created_at=now)
+        Image.create(submission=submission, cloudflare_id=f"sub-{n}", url="https://x/y.jpg",
+                     created_at=now)
+        product = Product.create(sku=f"SKU-{n}", title=f"Product {n}", category="coats",
+                                 condition="good", price_cents=1000 * n, status="active",
+                                 source_item=item, created_at=now, updated_at=now)
+        Image.create(product=product, cloudflare_id=f"prod-{n}", url="https://x/p.jpg",
+                     variants=["thumb"], created_at=now)
+        StockMove.create(product=product, qty_change=5, reason="restock", actor=user,
+                         created_at=now)
+        hold = ProductReservation.create(product=product, user=user, quantity=1,
+                                         created_at=now, expires_at=later)
+        StockMove.create(product=product, qty_change=-1, reason="reserved",
+                         reservation_id=hold.id, created_at=now)
+        guest = ProductReservation.create(product=product, session_id=f"guest-{n}",
+                                          quantity=1, created_at=now, expires_at=later)
+        StockMove.create(product=product, qty_change=-1, reason="reserved",
+                         reservation_id=guest.id, created_at=now)
+        order = Order.create(order_number=f"ORD-{n}", user=user, subtotal_cents=1000 * n,
+                             shipping_cents=0, total_cents=1000 * n, created_at=now,
+                             updated_at=now)
+        OrderItem.create(order=order, product=product, title=product.title,
+                         unit_price_cents=1000 * n, quantity=1, line_total_cents=1000 * n)
+        StockMove.create(product=product, qty_change=-1, reason="sale", order=order,
+                         created_at=now)
+        AnalyticsEvent.create(event_type="product_view", user=user, product=product,
+                              created_at=now)
+        AnalyticsDaily.create(day=f"2026-01-0{n}", event_type="product_view", count=n,
+                              computed_at=now)
+        SystemLog.create(level="info", source="test", message="hello", created_at=now)
+        AuditLog.create(actor=user, action="create", entity_type="product",
+                        entity_id=str(product.id), after_state={"sku": product.sku},
+                        created_at=now)
+
+
+def row_counts(conn) -> dict[str, int]:
+    """Rows per table of a sqlite3 connection (user tables, FTS shadow tables left out)."""
+    names = [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+        "AND name NOT LIKE '_cf_%' AND name NOT IN ('d1_migrations', 'migratehistory') "
+        "AND name NOT LIKE 'products_fts%' ORDER BY name")]
+    return {n: conn.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}

@@ -1,0 +1,155 @@
+"""Migrations: the migrated schema is the models' schema; later migrations keep every row."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from shop import introspect
+from shop.db import database, init_database
+from shop.models import create_schema
+from shop.services.migrations import MIGRATIONS_DIR, migrate
+from tests.populate import populate, row_counts
+
+LATER = Path(__file__).parent / "fixtures" / "migrations_later"
+EXPECTED_TABLES = {
+    "users", "sessions", "password_resets", "addresses", "login_failures", "products",
+    "images", "product_reservations", "stock_moves", "orders", "order_items",
+    "sell_submissions", "sell_items", "offer_events", "analytics_events", "analytics_daily",
+    "system_logs", "audit_logs", "products_fts",
+}
+
+
+def _fresh(path: Path) -> None:
+    init_database(path)  # closes any connection to the previous file
+
+
+def _models_schema(tmp_path: Path) -> dict:
+    path = tmp_path / "models.db"
+    _fresh(path)
+    create_schema(database)
+    database.close()
+    return introspect.describe_file(str(path))
+
+
+def test_migrated_schema_equals_models_schema(tmp_path: Path) -> None:
+    _fresh(tmp_path / "migrated.db")
+    assert migrate() == ["001_initial"]
+    database.close()
+    migrated = introspect.describe_file(str(tmp_path / "migrated.db"))
+    expected = _models_schema(tmp_path)
+
+    assert introspect.differences(migrated, expected) == []
+    assert set(migrated["tables"]) == EXPECTED_TABLES
+    assert {"stock_moves_no_update", "stock_moves_no_delete", "stock_moves_apply",
+            "products_fts_insert", "products_fts_update", "products_fts_delete",
+            "offer_events_no_update", "offer_events_no_delete"} <= set(migrated["triggers"])
+    assert migrated["indexes"]["addresses_one_default"]["where"] == "is_default = 1"
+    images = migrated["tables"]["images"]
+    assert "(product_id IS NULL) <> (submission_id IS NULL)" in images["checks"]
+    assert ("products", "product_id", "id", "NO ACTION", "CASCADE", "NONE") in \
+        images["foreign_keys"]
+
+
+def test_schema_comparison_notices_a_missing_trigger_check_or_index_where(tmp_path) -> None:
+    """The equality above could not pass by accident: the comparison sees small drifts."""
+    _fresh(tmp_path / "a.db")
+    migrate()
+    database.execute_sql("DROP TRIGGER stock_moves_no_delete")
+    database.execute_sql("DROP INDEX addresses_one_default")
+    database.execute_sql('CREATE UNIQUE INDEX addresses_one_default ON addresses '
+                         '(user_id, kind) WHERE is_default = 0')
+    database.close()
+    drift = introspect.differences(introspect.describe_file(str(tmp_path / "a.db")),
+                                   _models_schema(tmp_path))
+    assert any("stock_moves_no_delete" in d for d in drift)
+    assert any("addresses_one_default" in d for d in drift)
+
+    conn = sqlite3.connect(tmp_path / "c.db")
+    conn.execute("CREATE TABLE t (a INTEGER CHECK (a > 0))")
+    conn.commit()
+    one = introspect.describe(conn)
+    conn.execute("DROP TABLE t")
+    conn.execute("CREATE TABLE t (a INTEGER CHECK (a >= 0))")
+    assert introspect.differences(one, introspect.describe(conn)) != []
+
+
+def test_migrate_twice_is_a_no_op(tmp_path: Path) -> None:
+    _fresh(tmp_path / "twice.db")
+    assert migrate() == ["001_initial"]
+    before = introspect.describe_file(str(tmp_path / "twice.db"))
+    assert migrate() == []
+    assert introspect.describe_file(str(tmp_path / "twice.db")) == before
+    assert database.execute_sql("SELECT count(*) FROM migratehistory").fetchone()[0] == 1
+
+
+def test_foreign_keys_are_back_on_after_migrating(tmp_path: Path) -> None:
+    _fresh(tmp_path / "fk.db")
+    migrate()
+    assert database.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
+
+
+def _with_later(tmp_path: Path) -> Path:
+    folder = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in sorted(LATER.glob("*.py")):
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+def test_later_migrations_keep_every_row_and_trigger(tmp_path: Path) -> None:
+    path = tmp_path / "populated.db"
+    _fresh(path)
+    migrate()
+    populate()
+    conn = sqlite3.connect(path)
+    before_rows = row_counts(conn)
+    before = introspect.describe(conn)
+    conn.close()
+    assert all(before_rows.values()), before_rows  # every table has rows to lose
+
+    applied = migrate(_with_later(tmp_path))
+    assert applied == ["002_add_product_colour", "003_rebuild_products"]
+    database.close()
+
+    conn = sqlite3.connect(path)
+    after = introspect.describe(conn)
+    assert row_counts(conn) == before_rows
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert after["triggers"] == before["triggers"]
+    assert set(after["indexes"]) == set(before["indexes"])
+    assert "price_cents BETWEEN 1 AND 100000000" in after["tables"]["products"]["checks"]
+    assert "colour" in [c[0] for c in after["tables"]["products"]["columns"]]
+    # The rebuilt table still obeys the ledger and the search index still finds it.
+    assert conn.execute("SELECT count(*) FROM products_fts WHERE products_fts MATCH 'product'"
+                        ).fetchone()[0] == 2
+    conn.execute("PRAGMA foreign_keys = ON")
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("UPDATE products SET stock_quantity = 99 WHERE id = 1")
+    conn.execute("INSERT INTO stock_moves (product_id, qty_change, reason, created_at) "
+                 "VALUES (1, 2, 'restock', 'x')")
+    assert conn.execute("SELECT stock_quantity FROM products WHERE id = 1").fetchone()[0] == 4
+    conn.close()
+
+
+def test_a_failing_migration_commits_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "fail.db"
+    _fresh(path)
+    migrate()
+    populate()
+    folder = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (folder / "002_dangling.py").write_text(
+        "def migrate(migrator, database, *, fake=False):\n"
+        "    migrator.sql(\"ALTER TABLE products ADD COLUMN note TEXT NOT NULL DEFAULT ''\")\n"
+        "    migrator.sql('DELETE FROM sell_items')\n")
+    with pytest.raises(Exception, match="dangling"):
+        migrate(folder)
+    cols = [r[1] for r in database.execute_sql("PRAGMA table_info(products)").fetchall()]
+    assert "note" not in cols
+    assert database.execute_sql("SELECT count(*) FROM sell_items").fetchone()[0] == 2
+    assert [r[0] for r in database.execute_sql("SELECT name FROM migratehistory")] == [
+        "001_initial"]
