@@ -30,10 +30,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update({k: v for k, v in test_config.items() if k.isupper()})
 
-    @app.before_request
-    def _connect() -> None:
-        system.open_connection()
-
+    # Connections open on first use (so /healthz can report a database that will not open)
+    # and close at the end of every request.
     @app.teardown_request
     def _close(exc: BaseException | None) -> None:
         system.close_connection()

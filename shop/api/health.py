@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint
 
 from shop.api import schemas
 from shop.api.errors import error_response
@@ -24,6 +24,6 @@ def healthz() -> Any:
     return {"status": "ok", "database": "ok"}
 
 
-@bp.get("/api/openapi.json")
+@route(bp, "/api/openapi.json", "GET", summary="This OpenAPI document")
 def openapi() -> Any:
-    return jsonify(document())
+    return document()

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shop.errors import Invalid
@@ -96,6 +96,8 @@ def route(bp: Blueprint, path: str, method: str, *, summary: str, status: int = 
             result = view(*args, **kwargs)
             if result is None:
                 return "", 204
+            if isinstance(result, Response):
+                return result
             extra_headers: dict[str, str] = {}
             if isinstance(result, tuple):
                 result, extra_headers = result

@@ -23,11 +23,6 @@ def configure(settings: Settings) -> Settings:
     return settings
 
 
-def open_connection() -> None:
-    """Open this thread's connection (a request or a command starts with this)."""
-    database.connect(reuse_if_open=True)
-
-
 def close_connection() -> None:
     """Close this thread's connection, rolling back anything left open by mistake."""
     if not database.is_closed():

@@ -1,0 +1,99 @@
+"""Connection pragmas, BEGIN IMMEDIATE, and lock contention becoming ``busy``."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+
+from shop.db import database, init_database, write_transaction
+from shop.errors import Busy
+
+
+def _pragmas() -> dict[str, object]:
+    return {name: database.execute_sql(f"PRAGMA {name}").fetchone()[0]
+            for name in ("foreign_keys", "journal_mode", "synchronous", "busy_timeout")}
+
+
+def test_every_connection_gets_the_pragmas_in_every_thread(db) -> None:
+    seen: list[dict[str, object]] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            database.connect(reuse_if_open=True)
+            seen.append(_pragmas())
+            database.close()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(seen) == 6
+    for pragmas in seen:
+        # synchronous NORMAL is 1; busy_timeout is in milliseconds
+        assert pragmas == {"foreign_keys": 1, "journal_mode": "wal", "synchronous": 1,
+                           "busy_timeout": 5000}
+
+
+def test_memory_databases_are_refused(tmp_path) -> None:
+    with pytest.raises(ValueError, match="memory"):
+        init_database(":memory:")
+
+
+def test_write_transaction_begins_immediate(db) -> None:
+    statements: list[str] = []
+    database.connection().set_trace_callback(statements.append)
+    try:
+        with write_transaction():
+            database.execute_sql("SELECT 1")
+    finally:
+        database.connection().set_trace_callback(None)
+    assert statements[0] == "BEGIN IMMEDIATE"
+    assert statements[-1] == "COMMIT"
+
+
+def test_a_lock_held_past_the_busy_timeout_becomes_busy(db) -> None:
+    """Another writer holds the lock; after busy_timeout (5 s) the service answers Busy."""
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(Busy) as caught, write_transaction():
+            pass
+        assert caught.value.retry_after == 1
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with write_transaction():  # the lock is free again
+        pass
+
+
+def test_concurrent_writers_wait_for_each_other_instead_of_failing(db) -> None:
+    """Read-then-write transactions in many threads: none fails with 'database is locked'."""
+    database.execute_sql("CREATE TABLE counter (n INTEGER NOT NULL)")
+    database.execute_sql("INSERT INTO counter VALUES (0)")
+    database.close()
+    errors: list[BaseException] = []
+
+    def bump() -> None:
+        try:
+            for _ in range(20):
+                with write_transaction():
+                    n = database.execute_sql("SELECT n FROM counter").fetchone()[0]
+                    database.execute_sql("UPDATE counter SET n = ?", (n + 1,))
+            database.close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=bump) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert database.execute_sql("SELECT n FROM counter").fetchone()[0] == 80
