@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Quickstart 2: install everything the tests need (Python packages and the pinned wrangler)
+# and run the whole suite. Extra arguments go to pytest.
+source "$(dirname "$0")/_venv.sh" "[test]"
+npm ci --no-audit --no-fund --loglevel=error
+.venv/bin/ruff check .
+set +e
+.venv/bin/python -m pytest "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+    echo "pytest collected no tests: that is a failure, not a pass" >&2
+    exit 1
+fi
+exit "$status"
