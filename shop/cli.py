@@ -162,3 +162,44 @@ def serve(ctx: click.Context, bind: str, workers: int) -> None:
     argv = [gunicorn, "--bind", bind, "--workers", str(workers), "--access-logfile", "-",
             "shop.api:create_app()"]
     os.execvpe(argv[0], argv, env)
+
+
+@main.group()
+def d1() -> None:
+    """Cloudflare D1: export the schema as wrangler migrations.
+
+    \b
+    Example:
+      shop d1 export && npx wrangler d1 migrations apply shop --local
+    """
+
+
+@d1.command("export")
+@click.option("--check", is_flag=True,
+              help="Write nothing; exit 1 if sql/d1/ differs from a fresh export.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Folder to write (default: sql/d1 in the project).")
+@_handle_errors
+def d1_export(check: bool, out_dir: Path | None) -> None:
+    """Write sql/d1/NNNN_name.sql, one file per migration, validated for D1.
+
+    \b
+    Example:
+      shop d1 export           # after adding a migration; commit the new file
+      shop d1 export --check   # in CI: fails when the export is stale
+    """
+    from shop.d1 import export
+
+    try:
+        if check:
+            differing = export.stale(out_dir)
+            if differing:
+                click.echo("sql/d1 is stale; run `shop d1 export`. Differs: "
+                           + ", ".join(differing), err=True)
+                sys.exit(1)
+            click.echo("sql/d1 is up to date")
+            return
+        written = export.write(out_dir)
+    except export.ExportError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"wrote {len(written)} file(s): " + ", ".join(p.name for p in written))

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from peewee_migrate import Migrator, Router
 
@@ -25,8 +28,36 @@ class MigrationError(RuntimeError):
     """A migration left the database inconsistent; nothing of it was committed."""
 
 
+Statement = tuple[str, tuple]
+
+
+@contextmanager
+def _recording(sink: list[Statement] | None) -> Iterator[None]:
+    """Record every statement the database executes meanwhile (for the D1 exporter)."""
+    if sink is None:
+        yield
+        return
+    original = database.execute_sql
+
+    def execute_sql(sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
+        sink.append((sql, tuple(params or ())))
+        return original(sql, params, *args, **kwargs)
+
+    database.execute_sql = execute_sql  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del database.execute_sql
+
+
 class SafeRouter(Router):
-    """peewee-migrate's file router with the transaction and foreign-key rules above."""
+    """peewee-migrate's file router with the transaction and foreign-key rules above.
+
+    With ``recorder`` set, the statements each migration body executes are appended to
+    ``recorder[name]``: the D1 exporter hands D1 exactly what ran here.
+    """
+
+    recorder: dict[str, list[Statement]] | None = None
 
     def run_one(self, name: str, migrator: Migrator, *, fake: bool = True,
                 downgrade: bool = False, force: bool = False) -> str:
@@ -38,8 +69,10 @@ class SafeRouter(Router):
             if self.model.select().where(self.model.name == name).exists():
                 return name
             log.info("applying migration %s", name)
-            migrate(migrator, self.database, fake=False)
-            migrator()
+            sink = None if self.recorder is None else self.recorder.setdefault(name, [])
+            with _recording(sink):
+                migrate(migrator, self.database, fake=False)
+                migrator()
             problems = foreign_key_problems()
             if problems:
                 raise MigrationError(
@@ -58,11 +91,13 @@ def pending(migrations_dir: Path | None = None) -> list[str]:
     return router(migrations_dir).diff
 
 
-def migrate(migrations_dir: Path | None = None) -> list[str]:
+def migrate(migrations_dir: Path | None = None, *,
+            recorder: dict[str, list[Statement]] | None = None) -> list[str]:
     """Apply every pending migration; returns the names applied (empty when up to date)."""
     if database.in_transaction():
         raise MigrationError("migrations must start outside any transaction")
     r = router(migrations_dir)
+    r.recorder = recorder
     todo = r.diff
     if not todo:
         return []
@@ -84,28 +119,47 @@ def _columns(table: str) -> list[str]:
     return [r[1] for r in _rows(f'PRAGMA table_info("{table}")')]
 
 
-def _cascade_closure(table: str) -> list[str]:
-    """Tables whose rows a DROP of ``table`` deletes or nulls when foreign keys are enforced.
-
-    Parents come before children, so restoring in this order satisfies every reference.
+def _cascade_closure(table: str) -> dict[str, str]:
+    """Tables whose rows a DROP of ``table`` deletes (``"cascade"``) or nulls (``"null"``)
+    when foreign keys are enforced, parents before children.
     """
     tables = [r[0] for r in _rows(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%' "
         "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
-    found: list[str] = []
+    found: dict[str, str] = {}
     frontier = [table]
     while frontier:
         parent = frontier.pop(0)
         for child in tables:
-            if child in found or child == table:
+            if child == table or found.get(child) == "cascade":
                 continue
-            for fk in _rows(f'PRAGMA foreign_key_list("{child}")'):
-                if fk[2] == parent and fk[6] in ("CASCADE", "SET NULL", "SET DEFAULT"):
-                    found.append(child)
-                    if fk[6] == "CASCADE":
-                        frontier.append(child)
-                    break
+            actions = {fk[6] for fk in _rows(f'PRAGMA foreign_key_list("{child}")')
+                       if fk[2] == parent}
+            if "CASCADE" in actions:
+                found.pop(child, None)
+                found[child] = "cascade"
+                frontier.append(child)
+            elif actions & {"SET NULL", "SET DEFAULT"} and child not in found:
+                found[child] = "null"
     return found
+
+
+def _restore(child: str, kind: str, involved: list[str]) -> None:
+    """Put back what the DROP deleted (cascade) or nulled (set null) in ``child``."""
+    keys = [r[1] for r in _rows(f'PRAGMA table_info("{child}")') if r[5]]
+    match = " AND ".join(f'c."{k}" = b."{k}"' for k in keys)
+    if kind == "cascade":
+        columns = ", ".join(f'"{c}"' for c in _columns(child))
+        database.execute_sql(
+            f'INSERT INTO "{child}" ({columns}) SELECT {columns} FROM "_bak_{child}" AS b '
+            f'WHERE NOT EXISTS (SELECT 1 FROM "{child}" AS c WHERE {match})')
+        return
+    nulled = sorted({fk[3] for fk in _rows(f'PRAGMA foreign_key_list("{child}")')
+                     if fk[2] in involved and fk[6] in ("SET NULL", "SET DEFAULT")})
+    for column in nulled:
+        database.execute_sql(
+            f'UPDATE "{child}" AS c SET "{column}" = b."{column}" FROM "_bak_{child}" AS b '
+            f'WHERE {match} AND c."{column}" IS NOT b."{column}"')
 
 
 def _mentions(sql: str, names: list[str]) -> bool:
@@ -152,13 +206,8 @@ def rebuild_table(table: str, create_sql: str, *, copy_columns: list[str] | None
     execute(f'INSERT INTO "{new_name}" ({column_list}) SELECT {column_list} FROM "{table}"')
     execute(f'DROP TABLE "{table}"')
     execute(f'ALTER TABLE "{new_name}" RENAME TO "{table}"')
-    for child in closure:
-        child_columns = ", ".join(f'"{c}"' for c in _columns(child))
-        keys = [r[1] for r in _rows(f'PRAGMA table_info("{child}")') if r[5]]
-        match = " AND ".join(f'c."{k}" = b."{k}"' for k in keys)
-        execute(f'INSERT INTO "{child}" ({child_columns}) SELECT {child_columns} '
-                f'FROM "_bak_{child}" AS b WHERE NOT EXISTS '
-                f'(SELECT 1 FROM "{child}" AS c WHERE {match})')
+    for child, kind in closure.items():
+        _restore(child, kind, involved)
         execute(f'DROP TABLE "_bak_{child}"')
     for _name, sql in indexes:
         execute(sql)
