@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+
 from shop.models import (
     Address,
     AnalyticsDaily,

@@ -276,7 +276,8 @@ def _split(sql: str) -> tuple[list[str], str]:
         pending += piece + ";"
         # sqlite3.complete_statement is SQLite's own sqlite3_complete(): it knows strings,
         # comments and CREATE TRIGGER ... BEGIN ... END bodies.
-        if sqlite3.complete_statement(pending):
+        # (It cannot take NUL characters; validate() reports those separately.)
+        if sqlite3.complete_statement(pending.replace("\x00", " ")):
             if _has_code(pending):
                 statements.append(pending.strip())
             pending = ""
@@ -350,8 +351,8 @@ def check_files(paths: Iterable[str | PathLike[str]]) -> list[D1Problem]:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            problems.append(D1Problem(name, 0, f"not valid UTF-8 ({exc.reason} at byte "
-                                               f"{exc.start})"))
+            message = f"not valid UTF-8 ({exc.reason} at byte {exc.start})"
+            problems.append(D1Problem(name, 0, message))
             continue
         if text.startswith("\ufeff"):
             problems.append(D1Problem(name, 0, "starts with a UTF-8 byte order mark"))
@@ -556,39 +557,35 @@ def _is_op(token: _Token, value: str) -> bool:
 def _column_type_words(tokens: list[_Token], open_index: int) -> Iterator[int | None]:
     """For each column definition in the list opened at `open_index`, yield the index of
     its last type word when a '(' follows it (`VARCHAR(255)`), else None. Table
-    constraints are not yielded."""
+    constraints (PRIMARY KEY (...), CHECK (...), ...) are not yielded."""
     close = _matching_paren(tokens, open_index)
-    segment_start = open_index + 1
-    k = segment_start
     depth = 0
-    while k <= close:
-        token = tokens[k] if k < len(tokens) else None
-        if token is not None and _is_op(token, "(") and k != open_index:
-            depth += 1
-        elif token is not None and _is_op(token, ")") and k != close:
-            depth -= 1
-        elif token is None or k == close or (depth == 0 and _is_op(token, ",")):
-            result = _column_definition(tokens, segment_start, k)
-            if result is not False:
-                yield result  # type: ignore[misc]
-            segment_start = k + 1
-        k += 1
+    segment_start = open_index + 1
+    for k in range(open_index + 1, close + 1):
+        if k < close:
+            token = tokens[k]
+            if _is_op(token, "("):
+                depth += 1
+            elif _is_op(token, ")"):
+                depth -= 1
+            if depth != 0 or not _is_op(token, ","):
+                continue
+        is_column, type_index = _column_definition(tokens, segment_start, min(k, len(tokens)))
+        if is_column:
+            yield type_index
+        segment_start = k + 1
 
 
-def _column_definition(tokens: list[_Token], start: int, end: int) -> int | None | bool:
-    """Type-word index as in `_column_type_words`; False if not a column definition."""
+def _column_definition(tokens: list[_Token], start: int, end: int) -> tuple[bool, int | None]:
+    """(is a column definition, index of its last type word if '(' follows it)."""
     if start >= end or tokens[start].upper in _TABLE_CONSTRAINT_KEYWORDS:
-        return False
+        return False, None
     j = start + 1
-    while (
-        j < end
-        and tokens[j].is_name
-        and tokens[j].upper not in _COLUMN_CONSTRAINT_KEYWORDS
-    ):
+    while j < end and tokens[j].is_name and tokens[j].upper not in _COLUMN_CONSTRAINT_KEYWORDS:
         j += 1
     if j > start + 1 and j < end and _is_op(tokens[j], "("):
-        return j - 1
-    return None
+        return True, j - 1
+    return True, None
 
 
 def _not_call_names(tokens: list[_Token]) -> set[int]:
@@ -617,9 +614,9 @@ def _not_call_names(tokens: list[_Token]) -> set[int]:
         for k in range(n - 1):
             if tokens[k].upper == "ADD":
                 start = k + 2 if tokens[k + 1].upper == "COLUMN" else k + 1
-                result = _column_definition(tokens, start, n)
-                if isinstance(result, int) and not isinstance(result, bool):
-                    skip.add(result)
+                _, type_index = _column_definition(tokens, start, n)
+                if type_index is not None:
+                    skip.add(type_index)
                 break
     for k in range(n - 1):
         # CAST(expr AS TYPE(n))
@@ -633,7 +630,8 @@ def _not_call_names(tokens: list[_Token]) -> set[int]:
                     depth -= 1
                 elif depth == 0 and tokens[j].upper == "AS":
                     skip.update(
-                        m for m in range(j + 1, close - 1)
+                        m
+                        for m in range(j + 1, close - 1)
                         if tokens[m].is_name and _is_op(tokens[m + 1], "(")
                     )
                     break
@@ -687,33 +685,34 @@ def _count_arguments(tokens: list[_Token], open_index: int) -> int:
     return count
 
 
-def _check_expressions(tokens: list[_Token]) -> Iterator[str]:
-    """REGEXP, compound SELECT size, table-valued PRAGMAs and function calls."""
-    if any(t.upper == "REGEXP" for t in tokens):
-        yield "REGEXP operator is not available on D1"
-
-    # Compound SELECT terms, per parenthesis level; ';' separates trigger-body statements.
+def _compound_select_terms(tokens: list[_Token]) -> Iterator[int]:
+    """Number of terms of every SELECT (1 for a plain one), one count per parenthesis
+    level; ';' separates the statements of a trigger body."""
     counts = [0]
     for token in tokens:
         if _is_op(token, "("):
             counts.append(0)
-        elif _is_op(token, ")") or _is_op(token, ";"):
-            terms = counts.pop() + 1 if _is_op(token, ")") and len(counts) > 1 else None
-            if terms is None:
-                terms = counts[-1] + 1
-                counts[-1] = 0
-            if terms > MAX_COMPOUND_SELECT_TERMS:
-                yield (
-                    f"compound SELECT with {terms} terms (UNION/INTERSECT/EXCEPT); D1 allows "
-                    f"at most {MAX_COMPOUND_SELECT_TERMS}"
-                )
+        elif _is_op(token, ")") and len(counts) > 1:
+            yield counts.pop() + 1
+        elif _is_op(token, ";"):
+            yield counts[-1] + 1
+            counts[-1] = 0
         elif token.upper in ("UNION", "INTERSECT", "EXCEPT"):
             counts[-1] += 1
-    if counts and counts[-1] + 1 > MAX_COMPOUND_SELECT_TERMS:
-        yield (
-            f"compound SELECT with {counts[-1] + 1} terms (UNION/INTERSECT/EXCEPT); D1 allows "
-            f"at most {MAX_COMPOUND_SELECT_TERMS}"
-        )
+    yield from (count + 1 for count in counts)
+
+
+def _check_expressions(tokens: list[_Token]) -> Iterator[str]:
+    """REGEXP, compound SELECT size, table-valued PRAGMAs and function calls."""
+    if any(t.upper == "REGEXP" for t in tokens):
+        yield "REGEXP (the operator or the regexp() function) is not available on D1"
+
+    for terms in _compound_select_terms(tokens):
+        if terms > MAX_COMPOUND_SELECT_TERMS:
+            yield (
+                f"compound SELECT with {terms} terms (UNION/INTERSECT/EXCEPT); D1 allows "
+                f"at most {MAX_COMPOUND_SELECT_TERMS}"
+            )
 
     # Table-valued PRAGMA functions: FROM pragma_x or pragma_x(...).
     for k, token in enumerate(tokens):

@@ -43,7 +43,8 @@ DATABASE_NAME = "shop"
 PLACEHOLDER_DATABASE_ID = "00000000-0000-0000-0000-000000000000"
 DEFAULT_TIMEOUT = 180.0
 
-# Linux caps one argv string at 128 KiB; larger SQL goes through --file instead.
+# Linux caps one argv string at 128 KiB; larger SQL (and SQL with NUL characters, which
+# argv cannot carry) goes through --file instead.
 _MAX_COMMAND_BYTES = 64 * 1024
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -101,6 +102,11 @@ class Wrangler:
     (typically pytest's tmp_path) that receives the generated wrangler.toml, the persisted
     database and wrangler's config, logs and temp files. `migrations_dir` defaults to the
     project's `sql/d1`; tests pass a copy or a throwaway directory instead.
+
+    Calls are sequential by design: several wrangler processes on one state directory at
+    once make local D1 answer "internal error". Values come back through JSON, so
+    integers beyond 2**53 lose precision and BLOBs arrive as a string like "[0, 255]";
+    read such values through `connect_readonly()` instead.
     """
 
     def __init__(
@@ -221,8 +227,10 @@ class Wrangler:
 
     def _execute(self, sql: str) -> subprocess.CompletedProcess[str]:
         args = ["d1", "execute", DATABASE_NAME, *self._local(), "--json"]
-        if len(sql.encode("utf-8")) <= _MAX_COMMAND_BYTES:
-            args += ["--command", sql]
+        if len(sql.encode("utf-8")) <= _MAX_COMMAND_BYTES and "\x00" not in sql:
+            # One `--command=<sql>` argument: as two arguments, yargs would read SQL that
+            # starts with "-" (a `--` comment, `-1`) as options.
+            args.append(f"--command={sql}")
         else:
             sql_file = self._home / "tmp" / "execute.sql"
             sql_file.write_text(sql, encoding="utf-8", newline="\n")
@@ -279,9 +287,7 @@ class Wrangler:
         bookkeeping, not D1 data), which is excluded.
         """
         folder = self.persist_dir / "v3" / "d1" / "miniflare-D1DatabaseObject"
-        candidates = sorted(
-            p for p in folder.glob("*.sqlite") if p.name != "metadata.sqlite"
-        )
+        candidates = sorted(p for p in folder.glob("*.sqlite") if p.name != "metadata.sqlite")
         if len(candidates) != 1:
             raise WranglerError(
                 f"expected exactly one D1 database file in {folder}, found "
