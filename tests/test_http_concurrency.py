@@ -1,0 +1,87 @@
+"""Real gunicorn on 127.0.0.1 with several workers: concurrent writers never get a 500."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _post(url: str, body: dict) -> int:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    db_path = tmp_path / "served.db"
+    port = _free_port()
+    shop = Path(sys.executable).with_name("shop")
+    proc = subprocess.Popen(
+        [str(shop), "--database", str(db_path), "serve", "--bind", f"127.0.0.1:{port}",
+         "--workers", "3"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):  # up to ~20 s for gunicorn to boot
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("gunicorn did not start: " + proc.stderr.read1().decode())
+        yield base, db_path
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_concurrent_registrations_of_one_email_make_one_account(server) -> None:
+    base, db_path = server
+    statuses: list[int] = []
+    body = {"email": "race@example.com", "password": "a long enough password", "name": "R"}
+
+    def register() -> None:
+        statuses.append(_post(base + "/api/auth/register", body))
+
+    threads = [threading.Thread(target=register) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(statuses) == [201] + [409] * 11
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 1
+    assert conn.execute("SELECT count(*) FROM sessions").fetchone()[0] == 1
+    conn.close()
+
+
+def test_the_server_migrated_once_before_the_workers(server) -> None:
+    _base, db_path = server
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT count(*) FROM migratehistory").fetchone()[0] == 1
+    conn.close()
