@@ -16,24 +16,29 @@ def _pragmas() -> dict[str, object]:
             for name in ("foreign_keys", "journal_mode", "synchronous", "busy_timeout")}
 
 
-def test_every_connection_gets_the_pragmas_in_every_thread(db) -> None:
-    seen: list[dict[str, object]] = []
+def _in_threads(work, count: int) -> list[BaseException]:
+    """Run ``work`` in ``count`` threads, each with its own connection; return their errors."""
     errors: list[BaseException] = []
 
     def worker() -> None:
         try:
-            database.connect(reuse_if_open=True)
-            seen.append(_pragmas())
-            database.close()
-        except BaseException as exc:  # pragma: no cover - reported below
+            work()
+        except BaseException as exc:
             errors.append(exc)
+        finally:
+            database.close()
 
-    threads = [threading.Thread(target=worker) for _ in range(6)]
+    threads = [threading.Thread(target=worker) for _ in range(count)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert errors == []
+    return errors
+
+
+def test_every_connection_gets_the_pragmas_in_every_thread(db) -> None:
+    seen: list[dict[str, object]] = []
+    assert _in_threads(lambda: seen.append(_pragmas()), 6) == []
     assert len(seen) == 6
     for pragmas in seen:
         # synchronous NORMAL is 1; busy_timeout is in milliseconds
@@ -78,22 +83,12 @@ def test_concurrent_writers_wait_for_each_other_instead_of_failing(db) -> None:
     database.execute_sql("CREATE TABLE counter (n INTEGER NOT NULL)")
     database.execute_sql("INSERT INTO counter VALUES (0)")
     database.close()
-    errors: list[BaseException] = []
 
     def bump() -> None:
-        try:
-            for _ in range(20):
-                with write_transaction():
-                    n = database.execute_sql("SELECT n FROM counter").fetchone()[0]
-                    database.execute_sql("UPDATE counter SET n = ?", (n + 1,))
-            database.close()
-        except BaseException as exc:
-            errors.append(exc)
+        for _ in range(20):
+            with write_transaction():
+                n = database.execute_sql("SELECT n FROM counter").fetchone()[0]
+                database.execute_sql("UPDATE counter SET n = ?", (n + 1,))
 
-    threads = [threading.Thread(target=bump) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert _in_threads(bump, 4) == []
     assert database.execute_sql("SELECT n FROM counter").fetchone()[0] == 80

@@ -7,15 +7,20 @@ BEGIN/END and plain ``RAISE(ABORT, ...)`` so D1 accepts them unchanged.
 
 from __future__ import annotations
 
+
+def append_only(table: str) -> tuple[str, str]:
+    """Triggers that refuse UPDATE and DELETE on a history table."""
+    return tuple(  # type: ignore[return-value]
+        f"""CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table}
+BEGIN
+    SELECT RAISE(ABORT, '{table} is append-only');
+END"""
+        for verb in ("UPDATE", "DELETE")
+    )
+
+
 STOCK_TRIGGERS = (
-    """CREATE TRIGGER stock_moves_no_update BEFORE UPDATE ON stock_moves
-BEGIN
-    SELECT RAISE(ABORT, 'stock_moves is append-only');
-END""",
-    """CREATE TRIGGER stock_moves_no_delete BEFORE DELETE ON stock_moves
-BEGIN
-    SELECT RAISE(ABORT, 'stock_moves is append-only');
-END""",
+    *append_only("stock_moves"),
     """CREATE TRIGGER stock_moves_apply AFTER INSERT ON stock_moves
 BEGIN
     UPDATE products SET stock_quantity = stock_quantity + NEW.qty_change
@@ -36,16 +41,7 @@ BEGIN
 END""",
 )
 
-OFFER_EVENT_TRIGGERS = (
-    """CREATE TRIGGER offer_events_no_update BEFORE UPDATE ON offer_events
-BEGIN
-    SELECT RAISE(ABORT, 'offer_events is append-only');
-END""",
-    """CREATE TRIGGER offer_events_no_delete BEFORE DELETE ON offer_events
-BEGIN
-    SELECT RAISE(ABORT, 'offer_events is append-only');
-END""",
-)
+OFFER_EVENT_TRIGGERS = append_only("offer_events")
 
 # External-content FTS5 over the searchable product text; the triggers keep it in step.
 # The update trigger names its columns so stock changes do not rewrite the index.
