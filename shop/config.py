@@ -8,7 +8,7 @@ container or cron sets the variables.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,6 @@ class Settings:
     busy_timeout_ms: int = 5000
     login_max_failures: int = 5
     login_window_seconds: int = 900
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_development(self) -> bool:

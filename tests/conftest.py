@@ -40,7 +40,7 @@ def app(db_path: Path) -> Iterator[Flask]:
     init_database(db_path)
     migrate()
     database.close()
-    app = create_app({"DATABASE": db_path, "TESTING": True, "SHOP_ENV": "test"})
+    app = create_app({"DATABASE": db_path, "TESTING": True})
     yield app
     database.close()
 

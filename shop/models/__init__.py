@@ -32,24 +32,17 @@ def schema_statements(database: peewee.Database) -> list[str]:
     database and one built from these statements have the same schema.
     """
     statements: list[str] = []
-    ctx_database = database
     for model in ALL_MODELS:
-        with ctx_database.bind_ctx([model]):
-            schema = model._schema
-            sql, params = schema._create_table(safe=False).query()
-            assert not params
-            statements.append(sql)
-            for index in schema._create_indexes(safe=False):
-                sql, params = index.query()
-                statements.append(_inline(sql, params))
+        with database.bind_ctx([model]):
+            queries = [model._schema._create_table(safe=False),
+                       *model._schema._create_indexes(safe=False)]
+            for query in queries:
+                sql, params = query.query()
+                if params:
+                    raise ValueError(f"schema DDL with parameters is not supported: {sql}")
+                statements.append(sql)
     statements.extend(EXTRA_SCHEMA)
     return statements
-
-
-def _inline(sql: str, params: list) -> str:
-    if params:
-        raise ValueError(f"index DDL with parameters is not supported: {sql}")
-    return sql
 
 
 def create_schema(database: peewee.Database) -> None:
