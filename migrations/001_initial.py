@@ -203,7 +203,7 @@ STATEMENTS = (
     "created_at" TEXT NOT NULL,
     "expires_at" TEXT NOT NULL,
     FOREIGN KEY ("product_id") REFERENCES "products" ("id") ON DELETE CASCADE,
-    FOREIGN KEY ("user_id") REFERENCES "users" ("id") ON DELETE CASCADE,
+    FOREIGN KEY ("user_id") REFERENCES "users" ("id") ON DELETE RESTRICT,
     CHECK ((user_id IS NULL) <> (session_id IS NULL))
 )""",
     'CREATE INDEX "product_reservations_user_id" ON "product_reservations" ("user_id")',

@@ -97,3 +97,13 @@ def row_counts(conn) -> dict[str, int]:
         "AND name NOT LIKE '_cf_%' AND name NOT IN ('d1_migrations', 'migratehistory') "
         "AND name NOT LIKE 'products_fts%' ORDER BY name")]
     return {n: conn.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}
+
+
+def table_rows(conn, columns_from) -> dict[str, list]:
+    """Every row of every table, with the columns ``columns_from`` has (for comparing)."""
+    out = {}
+    for table in row_counts(columns_from):
+        columns = ", ".join(f'"{r[1]}"' for r in columns_from.execute(
+            f'PRAGMA table_info("{table}")'))
+        out[table] = conn.execute(f'SELECT {columns} FROM "{table}" ORDER BY rowid').fetchall()
+    return out

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from shop import introspect
-from shop.db import database, init_database
+from shop.db import database, init_database, write_transaction
 from shop.models import create_schema
-from shop.services.migrations import MIGRATIONS_DIR, migrate
-from tests.populate import populate, row_counts
+from shop.services.migrations import MIGRATIONS_DIR, migrate, rebuild_table
+from tests.populate import populate, row_counts, table_rows
 
 LATER = Path(__file__).parent / "fixtures" / "migrations_later"
 EXPECTED_TABLES = {
@@ -112,7 +112,8 @@ def test_later_migrations_keep_every_row_and_trigger(tmp_path: Path) -> None:
     assert all(before_rows.values()), before_rows  # every table has rows to lose
 
     applied = migrate(_with_later(tmp_path))
-    assert applied == ["002_add_product_colour", "003_rebuild_products"]
+    assert applied == ["002_add_product_colour", "003_rebuild_products",
+                       "004_rebuild_product_reservations"]
     database.close()
 
     conn = sqlite3.connect(path)
@@ -153,3 +154,30 @@ def test_a_failing_migration_commits_nothing(tmp_path: Path) -> None:
     assert database.execute_sql("SELECT count(*) FROM sell_items").fetchone()[0] == 2
     assert [r[0] for r in database.execute_sql("SELECT name FROM migratehistory")] == [
         "001_initial"]
+
+
+@pytest.mark.parametrize("table", ["products", "users", "sell_submissions", "orders",
+                                   "product_reservations"])
+def test_rebuild_keeps_every_row_even_where_foreign_keys_are_enforced(tmp_path, table):
+    """D1 enforces foreign keys whatever the pragma says: with them on, a DROP cascades, so
+    this exercises the copy-aside and restore steps that SQLite's migrations never need."""
+    path = tmp_path / "enforced.db"
+    _fresh(path)
+    migrate()
+    populate()
+    # A hold that was settled and deleted: the counter must not hand its id out again.
+    database.execute_sql("DELETE FROM product_reservations WHERE id = "
+                         "(SELECT max(id) FROM product_reservations)")
+    seq = "SELECT seq FROM sqlite_sequence WHERE name = 'product_reservations'"
+    counter = database.execute_sql(seq).fetchone()[0]
+    snapshot = sqlite3.connect(path)
+    before = table_rows(snapshot, snapshot)
+    create_sql = database.execute_sql(
+        "SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+    assert database.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
+    with write_transaction():
+        rebuild_table(table, create_sql)
+    assert table_rows(snapshot, snapshot) == before
+    assert database.execute_sql("PRAGMA foreign_key_check").fetchall() == []
+    assert database.execute_sql(seq).fetchone()[0] == counter
+    snapshot.close()

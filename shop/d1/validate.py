@@ -521,6 +521,9 @@ def _check_write_targets(tokens: list[_Token]) -> Iterator[str]:
         message = None
         if lowered.startswith("_cf_"):
             message = f"{verb} {name}: names starting with _cf_ are reserved by Cloudflare"
+        elif lowered == "sqlite_sequence" and verb in ("INSERT INTO", "UPDATE"):
+            # SQLite's documented way to keep an AUTOINCREMENT counter (table rebuilds).
+            pass
         elif lowered.startswith("sqlite_"):
             message = f"{verb} {name}: names starting with sqlite_ are reserved by SQLite"
         elif lowered == "d1_migrations":

@@ -36,7 +36,10 @@ class ProductReservation(BaseModel):
     # index=False: UNIQUE(product_id, ...) below serves lookups by product.
     product = peewee.ForeignKeyField(Product, on_delete="CASCADE", backref="reservations",
                                      index=False)
-    user = peewee.ForeignKeyField(User, null=True, on_delete="CASCADE", backref="reservations")
+    # RESTRICT: deleting a holder must release the hold through the ledger first, or the
+    # held units would vanish with no stock move.
+    user = peewee.ForeignKeyField(User, null=True, on_delete="RESTRICT",
+                                  backref="reservations")
     session_id = peewee.TextField(null=True)
     quantity = peewee.IntegerField(constraints=[Check("quantity > 0")])
     created_at = UtcDateTimeField()

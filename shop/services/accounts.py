@@ -70,8 +70,8 @@ def register(email: str, password: str, name: str) -> SignedIn:
             user = User.create(email=email, password_hash=password_hash, name=name.strip(),
                                role="customer", created_at=now, updated_at=now)
         except peewee.IntegrityError as exc:
-            raise Invalid("the account details are not valid",
-                          details={"reason": str(exc)}) from exc
+            raise Invalid("the email or name is not valid",
+                          details={"fields": {"email": "check", "name": "check"}}) from exc
         return _open_session(user, now)
 
 
@@ -83,31 +83,37 @@ def _recent_failures(email: str, now: datetime) -> list[datetime]:
     return [row.created_at for row in query]
 
 
-def _raise_if_throttled(email: str, now: datetime) -> None:
+def _claim_attempt(email: str, now: datetime) -> int:
+    """Count this sign-in attempt as a failure up front, or refuse it when over the limit.
+
+    Checking and recording in one write transaction means parallel guesses cannot all slip
+    past the limit while their (slow) password checks run. A successful sign-in clears
+    the record afterwards. Returns the id of the provisional failure row.
+    """
     settings = get_settings()
-    failures = _recent_failures(email, now)
-    if len(failures) >= settings.login_max_failures:
-        oldest_counted = failures[-settings.login_max_failures]
-        free_at = oldest_counted + timedelta(seconds=settings.login_window_seconds)
-        retry_after = max(1, int((free_at - now).total_seconds()) + 1)
-        raise RateLimited("too many failed sign-ins; try again later", retry_after=retry_after)
+    with write_transaction():
+        failures = _recent_failures(email, now)
+        if len(failures) >= settings.login_max_failures:
+            oldest_counted = failures[-settings.login_max_failures]
+            free_at = oldest_counted + timedelta(seconds=settings.login_window_seconds)
+            retry_after = max(1, int((free_at - now).total_seconds()) + 1)
+            raise RateLimited("too many failed sign-ins; try again later",
+                              retry_after=retry_after)
+        return LoginFailure.create(email=email, created_at=now).id
 
 
 def login(email: str, password: str) -> SignedIn:
     """Sign in. Unknown email and wrong password fail alike; repeated failures → 429."""
     email = normalize_email(email)
-    _raise_if_throttled(email, clock.now())
+    _claim_attempt(email, clock.now())
     user = User.get_or_none(User.email == email)
     # Hash even for an unknown email, so timing does not reveal which accounts exist.
     ok = verify_password(password, user.password_hash if user else DUMMY_HASH)
-    now = clock.now()
+    if not ok or user is None:
+        raise Unauthorized(GENERIC_LOGIN_FAILURE)
     with write_transaction():
-        if not ok or user is None:
-            LoginFailure.create(email=email, created_at=now)
-        else:
-            LoginFailure.delete().where(LoginFailure.email == email).execute()
-            return _open_session(user, now)
-    raise Unauthorized(GENERIC_LOGIN_FAILURE)
+        LoginFailure.delete().where(LoginFailure.email == email).execute()
+        return _open_session(user, clock.now())
 
 
 def authenticate(token: str) -> User:
@@ -139,7 +145,7 @@ def request_password_reset(email: str) -> None:
         expires_at = now + timedelta(minutes=get_settings().reset_token_minutes)
         PasswordReset.create(user=user, token_hash=token_hash(token), created_at=now,
                              expires_at=expires_at)
-    mail.send(mail.Message(
+    mail.send_quietly(mail.Message(
         to=email, subject="Reset your password",
         body=f"Use this code to choose a new password: {token}\n"
              f"It works once, until {clock.to_text(expires_at)}."))
@@ -161,11 +167,18 @@ def confirm_password_reset(token: str, new_password: str) -> None:
         if spent != 1:
             raise Invalid("the reset code is invalid or has expired",
                           details={"fields": {"token": "invalid or expired"}})
-        User.update(password_hash=password_hash, updated_at=now).where(
-            User.id == reset.user_id).execute()
-        Session.update(revoked_at=now).where(
-            (Session.user == reset.user_id) & Session.revoked_at.is_null()).execute()
-        LoginFailure.delete().where(LoginFailure.email == reset.user.email).execute()
+        # Every other outstanding code of this user is spent too.
+        PasswordReset.update(used_at=now).where(
+            (PasswordReset.user == reset.user_id) & PasswordReset.used_at.is_null()).execute()
+        _replace_password(reset.user, password_hash, now)
+
+
+def _replace_password(user: User, password_hash: str, now: datetime) -> None:
+    """A new password ends every session and clears the failed sign-ins (in a transaction)."""
+    User.update(password_hash=password_hash, updated_at=now).where(User.id == user.id).execute()
+    Session.update(revoked_at=now).where(
+        (Session.user == user.id) & Session.revoked_at.is_null()).execute()
+    LoginFailure.delete().where(LoginFailure.email == user.email).execute()
 
 
 def get_user(user_id: int) -> User:
@@ -204,10 +217,9 @@ def create_admin(email: str, password: str | None, name: str = "Admin") -> tuple
     with write_transaction():
         user = User.get_or_none(User.email == email)
         if user is not None:
-            values: dict[str, Any] = {"role": "admin", "updated_at": now}
+            User.update(role="admin", updated_at=now).where(User.id == user.id).execute()
             if password_hash:
-                values["password_hash"] = password_hash
-            User.update(**values).where(User.id == user.id).execute()
+                _replace_password(user, password_hash, now)
             return User.get_by_id(user.id), False
         if password_hash is None:
             raise Invalid("a new admin needs a password")
@@ -215,6 +227,5 @@ def create_admin(email: str, password: str | None, name: str = "Admin") -> tuple
             user = User.create(email=email, password_hash=password_hash, name=name,
                                role="admin", created_at=now, updated_at=now)
         except peewee.IntegrityError as exc:
-            raise Invalid("the account details are not valid",
-                          details={"reason": str(exc)}) from exc
+            raise Invalid("the email or name is not valid") from exc
         return user, True

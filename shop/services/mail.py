@@ -35,3 +35,14 @@ def set_mailer(mailer: Mailer) -> Mailer:
 
 def send(message: Message) -> None:
     _mailer(message)
+
+
+def send_quietly(message: Message) -> bool:
+    """Send, logging instead of raising: for answers that must not depend on the mailer
+    (a password reset answers 202 whether or not the account exists, or mail works)."""
+    try:
+        send(message)
+    except Exception:
+        log.exception("could not send mail to %s", message.to)
+        return False
+    return True

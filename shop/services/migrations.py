@@ -162,6 +162,9 @@ def _restore(child: str, kind: str, involved: list[str]) -> None:
             f'WHERE {match} AND c."{column}" IS NOT b."{column}"')
 
 
+_AUTOINCREMENT = re.compile(r"\bAUTOINCREMENT\b", re.IGNORECASE)
+
+
 def _mentions(sql: str, names: list[str]) -> bool:
     return any(re.search(rf'(?<![\w"]){re.escape(n)}(?![\w"])|"{re.escape(n)}"', sql)
                for n in names)
@@ -188,6 +191,7 @@ def rebuild_table(table: str, create_sql: str, *, copy_columns: list[str] | None
                 if t == "trigger" and (tbl in involved or _mentions(s, [table]))]
     views = [(n, s) for t, n, _tbl, s in master if t == "view" and _mentions(s, involved)]
     indexes = [(n, s) for t, n, tbl, s in master if t == "index" and tbl == table]
+    old_sql = next(s for t, n, _tbl, s in master if t == "table" and n == table)
     new_name = f"{table}__rebuild"
     columns = copy_columns or [c for c in _columns(table)]
     column_list = ", ".join(f'"{c}"' for c in columns)
@@ -204,8 +208,21 @@ def rebuild_table(table: str, create_sql: str, *, copy_columns: list[str] | None
         raise MigrationError(f"create_sql must start with CREATE TABLE \"{table}\"")
     execute(f'CREATE TABLE "{new_name}"' + create_sql[head.end():])
     execute(f'INSERT INTO "{new_name}" ({column_list}) SELECT {column_list} FROM "{table}"')
+    keep_counter = all(_AUTOINCREMENT.search(sql) for sql in (old_sql, create_sql))
+    if keep_counter:
+        # DROP forgets the AUTOINCREMENT high-water mark; ids must never be reused.
+        execute(f'CREATE TABLE "_bak_seq_{table}" AS SELECT seq FROM sqlite_sequence '
+                f"WHERE name = '{table}'")
     execute(f'DROP TABLE "{table}"')
     execute(f'ALTER TABLE "{new_name}" RENAME TO "{table}"')
+    if keep_counter:
+        saved = f'(SELECT seq FROM "_bak_seq_{table}")'
+        execute(f"INSERT INTO sqlite_sequence (name, seq) SELECT '{table}', seq "
+                f'FROM "_bak_seq_{table}" WHERE NOT EXISTS '
+                f"(SELECT 1 FROM sqlite_sequence WHERE name = '{table}')")
+        execute(f"UPDATE sqlite_sequence SET seq = {saved} "
+                f"WHERE name = '{table}' AND seq < {saved}")
+        execute(f'DROP TABLE "_bak_seq_{table}"')
     for child, kind in closure.items():
         _restore(child, kind, involved)
         execute(f'DROP TABLE "_bak_{child}"')

@@ -237,7 +237,7 @@ CREATE TABLE "product_reservations" (
     "created_at" TEXT NOT NULL,
     "expires_at" TEXT NOT NULL,
     FOREIGN KEY ("product_id") REFERENCES "products" ("id") ON DELETE CASCADE,
-    FOREIGN KEY ("user_id") REFERENCES "users" ("id") ON DELETE CASCADE,
+    FOREIGN KEY ("user_id") REFERENCES "users" ("id") ON DELETE RESTRICT,
     CHECK ((user_id IS NULL) <> (session_id IS NULL))
 );
 

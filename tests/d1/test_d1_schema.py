@@ -18,7 +18,7 @@ from shop.d1.wrangler import Wrangler
 from shop.db import database, init_database
 from shop.models import ALL_MODELS
 from shop.services.migrations import MIGRATIONS_DIR, migrate
-from tests.populate import populate, row_counts
+from tests.populate import populate, table_rows
 
 pytestmark = pytest.mark.wrangler
 
@@ -53,16 +53,6 @@ def seed_sql(conn: sqlite3.Connection) -> str:
         for (row,) in conn.execute(f'SELECT {values} FROM "{table}" ORDER BY rowid'):
             statements.append(f'INSERT INTO "{table}" ({names}) VALUES ({row});')
     return "\n".join(statements)
-
-
-def table_rows(conn: sqlite3.Connection, columns_from: sqlite3.Connection) -> dict[str, list]:
-    """Every row of every table, with the columns ``columns_from`` has (for comparing)."""
-    out = {}
-    for table in row_counts(columns_from):
-        columns = ", ".join(f'"{r[1]}"' for r in columns_from.execute(
-            f'PRAGMA table_info("{table}")'))
-        out[table] = conn.execute(f'SELECT {columns} FROM "{table}" ORDER BY rowid').fetchall()
-    return out
 
 
 # -- (a) a fresh D1 has the container's schema -------------------------------------------
@@ -160,7 +150,8 @@ def test_later_files_keep_every_row_on_d1_and_on_sqlite(later: dict) -> None:
     base: Path = later["base"]
     files = sorted(later["export"].glob("*.sql"))
     assert [f.name for f in files] == ["0001_initial.sql", "0002_add_product_colour.sql",
-                                       "0003_rebuild_products.sql"]
+                                       "0003_rebuild_products.sql",
+                                       "0004_rebuild_product_reservations.sql"]
     # The container side: populated after 001, then 002 and 003 through peewee-migrate.
     source = _sqlite_database(base / "before.db", populated=True)
     seeded_rows = table_rows(source, source)
@@ -174,6 +165,10 @@ def test_later_files_keep_every_row_on_d1_and_on_sqlite(later: dict) -> None:
     shutil.copy(files[0], applied_dir)
     d1.apply_migrations()
     d1.execute(seed_sql(source))
+    # A hold settled and deleted on D1: its id (99) must never be handed out again.
+    d1.execute("INSERT INTO product_reservations (id, product_id, session_id, quantity, "
+               "created_at, expires_at) VALUES (99, 1, 'gone', 1, 'x', 'x'); "
+               "DELETE FROM product_reservations WHERE id = 99;")
     for step in files[1:]:
         shutil.copy(step, applied_dir)
         d1.apply_migrations()
@@ -193,6 +188,8 @@ def test_later_files_keep_every_row_on_d1_and_on_sqlite(later: dict) -> None:
             assert table_rows(after_sqlite, source)[table] == seeded_rows[table]
         assert introspect.differences(introspect.describe(conn),
                                       introspect.describe(after_sqlite)) == []
+        assert conn.execute("SELECT seq FROM sqlite_sequence WHERE name = "
+                            "'product_reservations'").fetchone() == (99,)
     finally:
         conn.close()
 

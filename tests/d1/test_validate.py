@@ -56,9 +56,7 @@ REFUSED = [
     ("create-cf-index", "CREATE INDEX _cf_ix ON t (x);\n", "_cf_"),
     ("drop-cf-table", "DROP TABLE IF EXISTS _cf_METADATA;\n", "_cf_"),
     ("create-sqlite-table", 'CREATE TABLE "sqlite_x" (k TEXT);\n', "sqlite_"),
-    ("insert-sqlite-sequence", "INSERT INTO sqlite_sequence (name, seq) VALUES ('t', 1);\n",
-     "sqlite_sequence"),
-    ("update-sqlite-sequence", "UPDATE sqlite_sequence SET seq = 0 WHERE name = 't';\n",
+    ("delete-sqlite-sequence", "DELETE FROM sqlite_sequence WHERE name = 't';\n",
      "sqlite_sequence"),
     ("delete-sqlite-stat", "DELETE FROM sqlite_stat1;\n", "sqlite_stat1"),
     ("rename-to-sqlite", "ALTER TABLE t RENAME TO sqlite_t;\n", "sqlite_t"),
@@ -133,6 +131,11 @@ DROP TABLE _fk_guard;
 
 # (id, SQL) that D1 accepts and that must produce no problem at all.
 ACCEPTED = [
+    # Keeping an AUTOINCREMENT counter through a table rebuild (accepted by local D1).
+    ("insert-sqlite-sequence", "INSERT INTO sqlite_sequence (name, seq) SELECT 't', 5 "
+     "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 't');\n"),
+    ("update-sqlite-sequence", "UPDATE sqlite_sequence SET seq = 5 WHERE name = 't' "
+     "AND seq < 5;\n"),
     ("table-check-xor-fk-cascade", """\
 CREATE TABLE "order_line" (
     "id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
