@@ -179,8 +179,10 @@ def d1() -> None:
               help="Write nothing; exit 1 if sql/d1/ differs from a fresh export.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Folder to write (default: sql/d1 in the project).")
+@click.option("--force", is_flag=True,
+              help="Also rewrite files that already exist (only if never applied anywhere).")
 @_handle_errors
-def d1_export(check: bool, out_dir: Path | None) -> None:
+def d1_export(check: bool, out_dir: Path | None, force: bool) -> None:
     """Write sql/d1/NNNN_name.sql, one file per migration, validated for D1.
 
     \b
@@ -199,7 +201,7 @@ def d1_export(check: bool, out_dir: Path | None) -> None:
                 sys.exit(1)
             click.echo("sql/d1 is up to date")
             return
-        written = export.write(out_dir)
+        written = export.write(out_dir, force=force)
     except export.ExportError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"wrote {len(written)} file(s): " + ", ".join(p.name for p in written))

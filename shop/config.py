@@ -32,6 +32,16 @@ def _int(env: dict[str, str], name: str, default: int, *, minimum: int = 0) -> i
     return value
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(env: dict[str, str]) -> str:
+    level = (env.get("SHOP_LOG_LEVEL") or "INFO").upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"SHOP_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    return level
+
+
 @dataclass(frozen=True)
 class Settings:
     database: Path = Path("var/shop.db")
@@ -71,7 +81,7 @@ class Settings:
             reset_token_minutes=_int(env, "SHOP_RESET_TOKEN_MINUTES", 60, minimum=1),
             shipping_cents=_int(env, "SHOP_SHIPPING_CENTS", 495),
             offer_days=_int(env, "SHOP_OFFER_DAYS", 14, minimum=1),
-            log_level=(env.get("SHOP_LOG_LEVEL") or "INFO").upper(),
+            log_level=_log_level(env),
             max_request_bytes=_int(env, "SHOP_MAX_REQUEST_BYTES", 1024 * 1024, minimum=1024),
             busy_timeout_ms=_int(env, "SHOP_BUSY_TIMEOUT_MS", 5000, minimum=5000),
             login_max_failures=_int(env, "SHOP_LOGIN_MAX_FAILURES", 5, minimum=1),

@@ -76,5 +76,11 @@ class Busy(ShopError):
     code, status = "busy", 503
 
 
+class StorageError(ShopError):
+    """The database file cannot be used (unreadable, not a database, no such folder)."""
+
+    code, status = "storage", 503
+
+
 class Internal(ShopError):
     code, status = "internal", 500

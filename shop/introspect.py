@@ -16,14 +16,21 @@ IGNORED_TABLES = {"migratehistory", "d1_migrations", "_cf_METADATA", "_cf_KV"}
 _SPACE = re.compile(r"\s+")
 
 
+_STRING = re.compile(r"('(?:[^']|'')*')")
+
+
 def _norm(sql: str | None) -> str:
-    """Collapse whitespace and drop the quotes around plain identifiers."""
+    """Collapse whitespace and drop the quotes around plain identifiers, outside of string
+    literals (whose content is data and must compare exactly)."""
     if sql is None:
         return ""
-    text = _SPACE.sub(" ", sql).strip().rstrip(";").strip()
-    text = re.sub(r'"([A-Za-z_][A-Za-z0-9_]*)"', r"\1", text)
-    text = re.sub(r"\(\s+", "(", text)
-    return re.sub(r"\s+\)", ")", text)
+    parts = _STRING.split(sql.strip().rstrip(";").strip())
+    for i in range(0, len(parts), 2):  # even parts are outside string literals
+        text = _SPACE.sub(" ", parts[i])
+        text = re.sub(r'"([A-Za-z_][A-Za-z0-9_]*)"', r"\1", text)
+        text = re.sub(r"\(\s+", "(", text)
+        parts[i] = re.sub(r"\s+\)", ")", text)
+    return "".join(parts).strip()
 
 
 def _ignored(name: str) -> bool:
@@ -88,7 +95,9 @@ def describe(conn: sqlite3.Connection) -> dict[str, Any]:
             "foreign_keys": fks,
             "checks": check_clauses(sql or ""),
             "autoincrement": bool(re.search(r"\bAUTOINCREMENT\b", sql or "", re.I)),
-            "strict_or_without_rowid": _norm(sql).rsplit(")", 1)[-1].strip().upper(),
+            # The whole definition too: collations, DEFERRABLE, ON CONFLICT, generated
+            # columns and anything else the pragmas above do not report.
+            "sql": _norm(sql),
         }
     indexes: dict[str, Any] = {}
     for kind, name, tbl, sql in master:
@@ -108,6 +117,7 @@ def describe(conn: sqlite3.Connection) -> dict[str, Any]:
             # seqno, column name, descending, collation, key
             "columns": [(r[0], r[2], r[3], r[4], r[5]) for r in info],
             "where": where,
+            "sql": _norm(sql),  # expression indexes; NULL for automatic ones
         }
     triggers = {n: {"table": t, "sql": _norm(s)} for k, n, t, s in master if k == "trigger"}
     views = {n: _norm(s) for k, n, _, s in master if k == "view"}

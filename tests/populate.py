@@ -75,7 +75,7 @@ def populate(now: datetime = FIXED_NOW) -> None:
                          reservation_id=guest.id, created_at=now)
         order = Order.create(order_number=f"ORD-{n}", user=user, subtotal_cents=1000 * n,
                              shipping_cents=0, total_cents=1000 * n, created_at=now,
-                             updated_at=now)
+                             idempotency_key=f"key-{n}", request_hash="h", updated_at=now)
         OrderItem.create(order=order, product=product, title=product.title,
                          unit_price_cents=1000 * n, quantity=1, line_total_cents=1000 * n)
         StockMove.create(product=product, qty_change=-1, reason="sale", order=order,

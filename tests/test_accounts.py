@@ -198,3 +198,73 @@ def test_admin_role_comes_from_create_admin(client, runner) -> None:
     assert result.exit_code == 0 and "promoted" in result.output
     r = client.post("/api/auth/login", json={"email": "cust@example.com", "password": PASSWORD})
     assert r.get_json()["user"]["role"] == "admin"
+
+
+def test_parallel_guesses_cannot_outrun_the_throttle(client, app) -> None:
+    """Check and record happen in one write transaction, before the slow hash."""
+    import threading
+
+    register(client)
+    statuses: list[int] = []
+
+    def guess() -> None:
+        c = app.test_client()
+        statuses.append(c.post("/api/auth/login", json={
+            "email": "ann@example.com", "password": "wrong password"}).status_code)
+
+    threads = [threading.Thread(target=guess) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses.count(401) == 5
+    assert statuses.count(429) == 11
+
+
+def test_a_reset_spends_every_outstanding_code(client, mailbox) -> None:
+    register(client)
+    client.post("/api/auth/password-reset", json={"email": "ann@example.com"})
+    older = _reset_code(mailbox)
+    client.post("/api/auth/password-reset", json={"email": "ann@example.com"})
+    newer = _reset_code(mailbox)
+    assert client.post("/api/auth/password-reset/confirm", json={
+        "token": newer, "password": "a whole new password"}).status_code == 204
+    assert client.post("/api/auth/password-reset/confirm", json={
+        "token": older, "password": "an attacker's password"}).status_code == 400
+
+
+def test_password_reset_answers_202_even_when_mail_fails(client) -> None:
+    from shop.services import mail
+
+    register(client)
+
+    def broken(message):
+        raise ConnectionError("smtp down")
+
+    previous = mail.set_mailer(broken)
+    try:
+        known = client.post("/api/auth/password-reset", json={"email": "ann@example.com"})
+        unknown = client.post("/api/auth/password-reset", json={"email": "x@example.com"})
+    finally:
+        mail.set_mailer(previous)
+    assert known.status_code == unknown.status_code == 202
+
+
+def test_create_admin_with_a_new_password_revokes_old_sessions(client, runner) -> None:
+    token = register(client).get_json()["token"]
+    result = runner.invoke(["create-admin", "--email", "ann@example.com", "--password-stdin"],
+                           input="rotated password 1\n")
+    assert result.exit_code == 0, result.output
+    assert client.get("/api/me", headers=auth(token)).status_code == 401
+
+
+def test_signed_in_routes_check_the_token_before_the_body(client) -> None:
+    r = client.put("/api/me/addresses/billing", json={"nonsense": True})
+    assert r.status_code == 401
+    assert "fields" not in r.get_json()["error"]["details"]
+
+
+def test_absurdly_nested_json_is_a_400_not_a_500(client) -> None:
+    r = client.post("/api/auth/login", data="[" * 100_000, content_type="application/json")
+    assert r.status_code == 400
+    assert r.get_json()["error"]["code"] == "invalid"

@@ -82,3 +82,14 @@ def test_a_bad_setting_is_a_clear_error(runner, monkeypatch) -> None:
     result = runner.invoke(["migrate"])
     assert result.exit_code == 1
     assert "SHOP_HOLD_MINUTES" in result.output
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    path = tmp_path / "notes.db"
+    path.write_text("these are not the droids")
+    result = CliRunner().invoke(main, ["--database", str(path), "migrate"])
+    assert result.exit_code == 1
+    assert "not a database" in result.output
+    assert "Traceback" not in result.output

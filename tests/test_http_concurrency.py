@@ -78,10 +78,3 @@ def test_concurrent_registrations_of_one_email_make_one_account(server) -> None:
     assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 1
     assert conn.execute("SELECT count(*) FROM sessions").fetchone()[0] == 1
     conn.close()
-
-
-def test_the_server_migrated_once_before_the_workers(server) -> None:
-    _base, db_path = server
-    conn = sqlite3.connect(db_path)
-    assert conn.execute("SELECT count(*) FROM migratehistory").fetchone()[0] == 1
-    conn.close()

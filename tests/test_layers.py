@@ -20,7 +20,8 @@ def test_import_linter_contracts_hold() -> None:
 
 
 FORBIDDEN_CALLS = {"atomic", "transaction", "write_transaction", "savepoint", "save",
-                   "begin", "commit", "manual_commit"}
+                   "begin", "commit", "manual_commit", "create", "delete_instance",
+                   "execute_sql", "insert_many", "get_or_create"}
 
 
 def test_views_and_commands_never_open_transactions_or_save() -> None:

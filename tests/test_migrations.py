@@ -72,9 +72,24 @@ def test_schema_comparison_notices_a_missing_trigger_check_or_index_where(tmp_pa
     conn.execute("CREATE TABLE t (a INTEGER CHECK (a > 0))")
     conn.commit()
     one = introspect.describe(conn)
+    for drifted in ("CREATE TABLE t (a INTEGER CHECK (a >= 0))",
+                    "CREATE TABLE t (a INTEGER COLLATE NOCASE CHECK (a > 0))",
+                    "CREATE TABLE t (a INTEGER CHECK (a > 0) REFERENCES t (a) "
+                    "DEFERRABLE INITIALLY DEFERRED)"):
+        conn.execute("DROP TABLE t")
+        conn.execute(drifted)
+        assert introspect.differences(one, introspect.describe(conn)) != [], drifted
     conn.execute("DROP TABLE t")
-    conn.execute("CREATE TABLE t (a INTEGER CHECK (a >= 0))")
-    assert introspect.differences(one, introspect.describe(conn)) != []
+    conn.execute("CREATE TABLE t (a TEXT CHECK (a <> 'x  y'))")
+    two = introspect.describe(conn)
+    conn.execute("DROP TABLE t")
+    conn.execute("CREATE TABLE t (a TEXT CHECK (a <> 'x y'))")
+    assert introspect.differences(two, introspect.describe(conn)) != []
+    conn.execute("CREATE INDEX t_lower ON t (lower(a))")
+    three = introspect.describe(conn)
+    conn.execute("DROP INDEX t_lower")
+    conn.execute("CREATE INDEX t_lower ON t (upper(a))")
+    assert introspect.differences(three, introspect.describe(conn)) != []
 
 
 def test_migrate_twice_is_a_no_op(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from shop.api.auth import current_user, require_admin
 from shop.errors import Invalid
 
 
@@ -57,7 +58,11 @@ def _field_errors(exc: ValidationError) -> dict[str, str]:
 
 def parse_body(model: type[BaseModel]) -> BaseModel:
     """The request's JSON body validated into ``model``; 400 ``invalid`` otherwise."""
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # absurdly deep nesting: still just bad input
+        raise Invalid("the body is nested too deeply",
+                      details={"fields": {"body": "too deep"}}) from None
     if data is None:
         if request.get_data(cache=True):
             raise Invalid("the body must be JSON", details={"fields": {"body": "not JSON"}})
@@ -91,6 +96,11 @@ def route(bp: Blueprint, path: str, method: str, *, summary: str, status: int = 
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            # Who is asking comes before what they sent: no schema details for strangers.
+            if auth == "user":
+                current_user()
+            elif auth == "admin":
+                require_admin()
             if body is not None:
                 kwargs["body"] = parse_body(body)
             result = view(*args, **kwargs)

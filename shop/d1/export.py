@@ -22,8 +22,10 @@ from shop.services.migrations import MIGRATIONS_DIR, Statement, migrate
 ROOT = MIGRATIONS_DIR.parent
 D1_DIR = ROOT / "sql" / "d1"
 
+# Transaction control (wrangler applies a file as one batch), plain reads, and statements
+# D1 refuses or does itself. A statement starting WITH may write, so it is kept.
 _SKIP_KEYWORDS = {"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE", "SELECT",
-                  "WITH", "EXPLAIN", "ANALYZE", "VACUUM"}
+                  "EXPLAIN", "ANALYZE", "VACUUM"}
 _KEEP_PRAGMA = re.compile(r"^PRAGMA\s+defer_foreign_keys\s*=\s*(on|off|0|1|true|false)$", re.I)
 
 
@@ -117,11 +119,29 @@ def build(migrations_dir: Path | None = None) -> list[D1File]:
     return files
 
 
-def write(out_dir: Path | None = None, migrations_dir: Path | None = None) -> list[Path]:
-    """Write the files (replacing stale ones, removing files of migrations that are gone)."""
+def _changed_existing(files: list[D1File], out_dir: Path) -> list[str]:
+    return sorted(f.name for f in files
+                  if (out_dir / f.name).exists()
+                  and (out_dir / f.name).read_bytes() != f.text.encode("utf-8"))
+
+
+def write(out_dir: Path | None = None, migrations_dir: Path | None = None, *,
+          force: bool = False) -> list[Path]:
+    """Write the files of new migrations (and remove files of migrations that are gone).
+
+    A file that already exists with other bytes is refused unless ``force``: wrangler
+    records applied files by name only, so D1 would never see the change and would drift
+    from the container. Change the schema with a new migration instead.
+    """
     out_dir = out_dir or D1_DIR
-    out_dir.mkdir(parents=True, exist_ok=True)
     files = build(migrations_dir)
+    changed = _changed_existing(files, out_dir)
+    if changed and not force:
+        raise ExportError(
+            "these exported files would change: " + ", ".join(changed) + ". D1 records "
+            "applied files by name, so an edited migration never reaches it: add a new "
+            "migration instead (or pass --force if the file was never applied anywhere).")
+    out_dir.mkdir(parents=True, exist_ok=True)
     wanted = {f.name for f in files}
     for old in out_dir.glob("*.sql"):
         if old.name not in wanted:
@@ -129,7 +149,8 @@ def write(out_dir: Path | None = None, migrations_dir: Path | None = None) -> li
     written = []
     for d1_file in files:
         path = out_dir / d1_file.name
-        path.write_bytes(d1_file.text.encode("utf-8"))
+        if not path.exists() or path.read_bytes() != d1_file.text.encode("utf-8"):
+            path.write_bytes(d1_file.text.encode("utf-8"))
         written.append(path)
     return written
 

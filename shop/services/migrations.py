@@ -16,16 +16,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import peewee
 from peewee_migrate import Migrator, Router
 
 from shop.db import database, foreign_key_problems, write_transaction
+from shop.errors import ShopError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 log = logging.getLogger(__name__)
 
 
-class MigrationError(RuntimeError):
-    """A migration left the database inconsistent; nothing of it was committed."""
+class MigrationError(ShopError):
+    """A migration failed or would leave the database inconsistent; it was not committed."""
+
+    code, status = "migration_failed", 500
 
 
 Statement = tuple[str, tuple]
@@ -96,17 +100,18 @@ def migrate(migrations_dir: Path | None = None, *,
     """Apply every pending migration; returns the names applied (empty when up to date)."""
     if database.in_transaction():
         raise MigrationError("migrations must start outside any transaction")
-    r = router(migrations_dir)
-    r.recorder = recorder
-    todo = r.diff
-    if not todo:
-        return []
-    database.pragma("foreign_keys", 0)
     try:
-        applied = r.run()
-    finally:
-        database.pragma("foreign_keys", 1)
-    return applied
+        r = router(migrations_dir)
+        r.recorder = recorder
+        if not r.diff:
+            return []
+        database.pragma("foreign_keys", 0)
+        try:
+            return r.run()
+        finally:
+            database.pragma("foreign_keys", 1)
+    except peewee.DatabaseError as exc:
+        raise MigrationError(f"cannot migrate {database.database}: {exc}") from exc
 
 
 # --- helpers for migration files -----------------------------------------------------------

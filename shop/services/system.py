@@ -12,6 +12,7 @@ import peewee
 
 from shop.config import Settings, set_settings
 from shop.db import database, init_database
+from shop.errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,11 @@ log = logging.getLogger(__name__)
 def configure(settings: Settings) -> Settings:
     """Install settings and point the database at ``settings.database``."""
     set_settings(settings)
-    init_database(settings.database, busy_timeout_ms=settings.busy_timeout_ms)
+    try:
+        init_database(settings.database, busy_timeout_ms=settings.busy_timeout_ms)
+    except OSError as exc:
+        raise StorageError(f"cannot use the database file {settings.database}: "
+                           f"{exc.strerror or exc}") from exc
     return settings
 
 

@@ -3,6 +3,7 @@ forbidden statements never reach a file, and a migration D1 would refuse fails t
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -41,7 +42,11 @@ def test_check_passes_on_main_and_fails_when_stale(tmp_path: Path) -> None:
     (out / "9999_extra.sql").write_text("SELECT 1;\n")
     assert "9999_extra.sql" in runner.invoke(
         main, ["d1", "export", "--check", "--out", str(out)]).output
-    written = runner.invoke(main, ["d1", "export", "--out", str(out)])
+    refused = runner.invoke(main, ["d1", "export", "--out", str(out)])
+    assert refused.exit_code == 1
+    assert "add a new migration" in refused.output
+    assert stale_file.read_text().endswith("-- edited by hand\n")
+    written = runner.invoke(main, ["d1", "export", "--out", str(out), "--force"])
     assert written.exit_code == 0, written.output
     assert not (out / "9999_extra.sql").exists()
     assert runner.invoke(main, ["d1", "export", "--check", "--out", str(out)]).exit_code == 0
@@ -53,11 +58,13 @@ def test_d1_statements_drops_what_d1_forbids_and_inlines_parameters() -> None:
         ("CREATE TABLE t (a TEXT)", ()), ("SELECT * FROM t", ()),
         ('INSERT INTO "migratehistory" ("name") VALUES (?)', ("001_x",)),
         ("INSERT INTO t (a) VALUES (?)", ("it's",)), ("PRAGMA defer_foreign_keys = on", ()),
+        ("WITH n AS (SELECT 1 AS v) UPDATE t SET a = (SELECT v FROM n)", ()),
         ("RELEASE SAVEPOINT \"s1\"", ()), ("COMMIT", ()),
     ]
     assert export.d1_statements(executed) == [
         "CREATE TABLE t (a TEXT);", "INSERT INTO t (a) VALUES ('it''s');",
-        "PRAGMA defer_foreign_keys = on;"]
+        "PRAGMA defer_foreign_keys = on;",
+        "WITH n AS (SELECT 1 AS v) UPDATE t SET a = (SELECT v FROM n);"]
 
 
 def test_every_shipped_file_ends_with_a_semicolon_and_uses_lf() -> None:
@@ -65,7 +72,8 @@ def test_every_shipped_file_ends_with_a_semicolon_and_uses_lf() -> None:
         data = path.read_bytes()
         assert b"\r" not in data
         assert data.rstrip().endswith(b";")
-        assert b"BEGIN TRANSACTION" not in data and b"foreign_keys =" not in data
+        assert b"BEGIN TRANSACTION" not in data
+        assert re.search(rb"PRAGMA\s+foreign_keys\b", data) is None
 
 
 def test_a_migration_d1_would_refuse_fails_the_export(tmp_path: Path) -> None:
