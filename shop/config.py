@@ -58,10 +58,6 @@ class Settings:
     login_max_failures: int = 5
     login_window_seconds: int = 900
 
-    @property
-    def is_development(self) -> bool:
-        return self.environment in {"development", "test"}
-
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         """Build settings from the environment (``os.environ`` unless given)."""

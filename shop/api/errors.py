@@ -13,15 +13,26 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from shop.errors import ShopError
+from shop.errors import (
+    Busy,
+    Conflict,
+    Forbidden,
+    Internal,
+    Invalid,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    ShopError,
+    Unauthorized,
+)
 
 log = logging.getLogger(__name__)
 
-_HTTP_CODES = {
-    400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
-    415: "invalid", 429: "rate_limited", 503: "busy",
-}
+# Flask's own HTTP errors get the code of the shop error with the same status.
+_HTTP_CODES = {cls.status: cls.code for cls in (
+    Invalid, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict, PayloadTooLarge,
+    RateLimited, Busy, Internal)}
 
 
 def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,
@@ -40,7 +51,7 @@ def _shop_error(exc: ShopError) -> Response:
 
 def _http_error(exc: HTTPException) -> Response:
     status = exc.code or 500
-    code = _HTTP_CODES.get(status, "internal" if status >= 500 else "invalid")
+    code = _HTTP_CODES.get(status, Internal.code if status >= 500 else Invalid.code)
     response = error_response(status, code, exc.description or exc.name)
     allowed = getattr(exc, "valid_methods", None)
     if status == 405 and allowed:
@@ -50,7 +61,7 @@ def _http_error(exc: HTTPException) -> Response:
 
 def _unexpected(exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
-    return error_response(500, "internal", "something went wrong on our side")
+    return error_response(Internal.status, Internal.code, "something went wrong on our side")
 
 
 def register_error_handlers(app: Flask) -> None:

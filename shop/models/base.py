@@ -17,10 +17,11 @@ from shop import clock
 from shop.db import database
 
 
-def one_of(column: str, values: Iterable[str]) -> peewee.SQL:
-    """A CHECK that keeps a text column inside an enumeration."""
+def one_of(column: str, values: Iterable[str], *, nullable: bool = False) -> peewee.SQL:
+    """A CHECK that keeps a text column inside an enumeration (or NULL, if ``nullable``)."""
     quoted = ", ".join(f"'{v}'" for v in values)
-    return peewee.Check(f"{column} IN ({quoted})")
+    allowed = f"{column} IN ({quoted})"
+    return peewee.Check(f"{column} IS NULL OR {allowed}" if nullable else allowed)
 
 
 def flag(column: str) -> peewee.SQL:

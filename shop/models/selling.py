@@ -36,8 +36,7 @@ class SellSubmission(BaseModel):
     final_price_cents = peewee.IntegerField(null=True, constraints=[
         Check("final_price_cents IS NULL OR final_price_cents >= 0")])
     seller_response = peewee.TextField(null=True, constraints=[
-        Check("seller_response IS NULL OR seller_response IN "
-              + "(" + ", ".join(f"'{r}'" for r in SELLER_RESPONSES) + ")")])
+        one_of("seller_response", SELLER_RESPONSES, nullable=True)])
     responded_at = UtcDateTimeField(null=True)
     offer_expires_at = UtcDateTimeField(null=True)
     payout_status = peewee.TextField(default="none", constraints=[

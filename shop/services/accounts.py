@@ -15,7 +15,7 @@ import peewee
 from shop import clock
 from shop.config import get_settings
 from shop.db import write_transaction
-from shop.errors import Conflict, Invalid, NotFound, RateLimited, Unauthorized
+from shop.errors import Conflict, Invalid, RateLimited, Unauthorized
 from shop.models import Address, LoginFailure, PasswordReset, Session, User
 from shop.services import mail
 from shop.services.passwords import (
@@ -57,6 +57,16 @@ def _open_session(user: User, now: datetime) -> SignedIn:
     return SignedIn(user=user, token=token, expires_at=expires_at)
 
 
+def add_user(email: str, password_hash: str, name: str, role: str, now: datetime) -> User:
+    """Insert an account (inside a write transaction); a row the schema refuses is a 400."""
+    try:
+        return User.create(email=normalize_email(email), password_hash=password_hash,
+                           name=name.strip(), role=role, created_at=now, updated_at=now)
+    except peewee.IntegrityError as exc:
+        raise Invalid("the email or name is not valid",
+                      details={"fields": {"email": "check", "name": "check"}}) from exc
+
+
 def register(email: str, password: str, name: str) -> SignedIn:
     """Create a customer account and sign it in. 409 if the email is taken (any case)."""
     email = normalize_email(email)
@@ -66,13 +76,7 @@ def register(email: str, password: str, name: str) -> SignedIn:
     with write_transaction():
         if User.select().where(User.email == email).exists():
             raise Conflict("an account with this email already exists")
-        try:
-            user = User.create(email=email, password_hash=password_hash, name=name.strip(),
-                               role="customer", created_at=now, updated_at=now)
-        except peewee.IntegrityError as exc:
-            raise Invalid("the email or name is not valid",
-                          details={"fields": {"email": "check", "name": "check"}}) from exc
-        return _open_session(user, now)
+        return _open_session(add_user(email, password_hash, name, "customer", now), now)
 
 
 def _recent_failures(email: str, now: datetime) -> list[datetime]:
@@ -83,12 +87,12 @@ def _recent_failures(email: str, now: datetime) -> list[datetime]:
     return [row.created_at for row in query]
 
 
-def _claim_attempt(email: str, now: datetime) -> int:
+def _claim_attempt(email: str, now: datetime) -> None:
     """Count this sign-in attempt as a failure up front, or refuse it when over the limit.
 
     Checking and recording in one write transaction means parallel guesses cannot all slip
     past the limit while their (slow) password checks run. A successful sign-in clears
-    the record afterwards. Returns the id of the provisional failure row.
+    the record afterwards.
     """
     settings = get_settings()
     with write_transaction():
@@ -99,7 +103,7 @@ def _claim_attempt(email: str, now: datetime) -> int:
             retry_after = max(1, int((free_at - now).total_seconds()) + 1)
             raise RateLimited("too many failed sign-ins; try again later",
                               retry_after=retry_after)
-        return LoginFailure.create(email=email, created_at=now).id
+        LoginFailure.create(email=email, created_at=now)
 
 
 def login(email: str, password: str) -> SignedIn:
@@ -161,13 +165,8 @@ def confirm_password_reset(token: str, new_password: str) -> None:
         if reset is None or reset.used_at is not None or reset.expires_at <= now:
             raise Invalid("the reset code is invalid or has expired",
                           details={"fields": {"token": "invalid or expired"}})
-        spent = (PasswordReset.update(used_at=now)
-                 .where((PasswordReset.id == reset.id) & PasswordReset.used_at.is_null())
-                 .execute())
-        if spent != 1:
-            raise Invalid("the reset code is invalid or has expired",
-                          details={"fields": {"token": "invalid or expired"}})
-        # Every other outstanding code of this user is spent too.
+        # This code and every other outstanding code of the user are spent. (The check above
+        # read inside BEGIN IMMEDIATE, so no concurrent confirm can spend it in between.)
         PasswordReset.update(used_at=now).where(
             (PasswordReset.user == reset.user_id) & PasswordReset.used_at.is_null()).execute()
         _replace_password(reset.user, password_hash, now)
@@ -179,13 +178,6 @@ def _replace_password(user: User, password_hash: str, now: datetime) -> None:
     Session.update(revoked_at=now).where(
         (Session.user == user.id) & Session.revoked_at.is_null()).execute()
     LoginFailure.delete().where(LoginFailure.email == user.email).execute()
-
-
-def get_user(user_id: int) -> User:
-    user = User.get_or_none(User.id == user_id)
-    if user is None:
-        raise NotFound("no such user")
-    return user
 
 
 def addresses_of(user: User) -> list[Address]:
@@ -223,9 +215,4 @@ def create_admin(email: str, password: str | None, name: str = "Admin") -> tuple
             return User.get_by_id(user.id), False
         if password_hash is None:
             raise Invalid("a new admin needs a password")
-        try:
-            user = User.create(email=email, password_hash=password_hash, name=name,
-                               role="admin", created_at=now, updated_at=now)
-        except peewee.IntegrityError as exc:
-            raise Invalid("the email or name is not valid") from exc
-        return user, True
+        return add_user(email, password_hash, name, "admin", now), True

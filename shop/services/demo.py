@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from shop import clock
 from shop.db import write_transaction
-from shop.models import Image, Product, SellItem, SellSubmission, User
+from shop.models import Image, Product, SellItem, SellSubmission
+from shop.services.accounts import add_user
 from shop.services.passwords import hash_password
 from shop.services.stock import append_move
 
@@ -41,11 +42,8 @@ def seed(password: str | None = None) -> DemoResult:
     with write_transaction():
         if Product.select().where(Product.sku == DEMO_PRODUCTS[0][0]).exists():
             return DemoResult(False, admin_email, customer_email, None, len(DEMO_PRODUCTS))
-        admin = User.create(email=admin_email, password_hash=password_hash, name="Demo Admin",
-                            role="admin", created_at=now, updated_at=now)
-        customer = User.create(email=customer_email, password_hash=password_hash,
-                               name="Demo Customer", role="customer", created_at=now,
-                               updated_at=now)
+        admin = add_user(admin_email, password_hash, "Demo Admin", "admin", now)
+        customer = add_user(customer_email, password_hash, "Demo Customer", "customer", now)
         for sku, title, brand, category, size, condition, price, stock, featured in DEMO_PRODUCTS:
             product = Product.create(
                 sku=sku, title=title, brand=brand, category=category, size=size,

@@ -90,11 +90,6 @@ def router(migrations_dir: Path | None = None) -> SafeRouter:
     return SafeRouter(database, migrate_dir=migrations_dir or MIGRATIONS_DIR, logger=log)
 
 
-def pending(migrations_dir: Path | None = None) -> list[str]:
-    """Names of the migrations not yet applied."""
-    return router(migrations_dir).diff
-
-
 def migrate(migrations_dir: Path | None = None, *,
             recorder: dict[str, list[Statement]] | None = None) -> list[str]:
     """Apply every pending migration; returns the names applied (empty when up to date)."""
@@ -187,6 +182,9 @@ def rebuild_table(table: str, create_sql: str, *, copy_columns: list[str] | None
     guard fails the migration if any reference dangles. Call from a migration's
     ``migrate`` as ``migrator.run(rebuild_table, "name", sql)``.
     """
+    head = re.match(r'\s*CREATE\s+TABLE\s+("?)' + re.escape(table) + r'\1', create_sql, re.I)
+    if head is None:
+        raise MigrationError(f"create_sql must start with CREATE TABLE \"{table}\"")
     execute = database.execute_sql
     closure = _cascade_closure(table)
     involved = [table, *closure]
@@ -198,7 +196,7 @@ def rebuild_table(table: str, create_sql: str, *, copy_columns: list[str] | None
     indexes = [(n, s) for t, n, tbl, s in master if t == "index" and tbl == table]
     old_sql = next(s for t, n, _tbl, s in master if t == "table" and n == table)
     new_name = f"{table}__rebuild"
-    columns = copy_columns or [c for c in _columns(table)]
+    columns = copy_columns or _columns(table)
     column_list = ", ".join(f'"{c}"' for c in columns)
 
     execute("PRAGMA defer_foreign_keys = on")
@@ -208,9 +206,6 @@ def rebuild_table(table: str, create_sql: str, *, copy_columns: list[str] | None
         execute(f'DROP TRIGGER "{name}"')
     for child in closure:
         execute(f'CREATE TABLE "_bak_{child}" AS SELECT * FROM "{child}"')
-    head = re.match(r'\s*CREATE\s+TABLE\s+("?)' + re.escape(table) + r'\1', create_sql, re.I)
-    if head is None:
-        raise MigrationError(f"create_sql must start with CREATE TABLE \"{table}\"")
     execute(f'CREATE TABLE "{new_name}"' + create_sql[head.end():])
     execute(f'INSERT INTO "{new_name}" ({column_list}) SELECT {column_list} FROM "{table}"')
     keep_counter = all(_AUTOINCREMENT.search(sql) for sql in (old_sql, create_sql))
