@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
 
+from shop import clock
+from shop.db import database
 from shop.models import (
     Address,
     AnalyticsDaily,
@@ -15,7 +20,6 @@ from shop.models import (
     Order,
     OrderItem,
     PasswordReset,
-    Product,
     ProductReservation,
     SellItem,
     SellSubmission,
@@ -24,6 +28,7 @@ from shop.models import (
     SystemLog,
     User,
 )
+from shop.services.migrations import MIGRATIONS_DIR
 
 DIGEST = "0" * 64
 
@@ -58,29 +63,27 @@ def populate(now: datetime = FIXED_NOW) -> None:
                           amount_cents=800, created_at=now)
         Image.create(submission=submission, cloudflare_id=f"sub-{n}", url="https://x/y.jpg",
                      created_at=now)
-        product = Product.create(sku=f"SKU-{n}", title=f"Product {n}", category="coats",
-                                 condition="good", price_cents=1000 * n, status="active",
-                                 source_item=item, created_at=now, updated_at=now)
-        Image.create(product=product, cloudflare_id=f"prod-{n}", url="https://x/p.jpg",
+        product = _insert_product(n, item.id, now)
+        Image.create(product=product.id, cloudflare_id=f"prod-{n}", url="https://x/p.jpg",
                      variants=["thumb"], created_at=now)
-        StockMove.create(product=product, qty_change=5, reason="restock", actor=user,
+        StockMove.create(product=product.id, qty_change=5, reason="restock", actor=user,
                          created_at=now)
-        hold = ProductReservation.create(product=product, user=user, quantity=1,
+        hold = ProductReservation.create(product=product.id, user=user, quantity=1,
                                          created_at=now, expires_at=later)
-        StockMove.create(product=product, qty_change=-1, reason="reserved",
+        StockMove.create(product=product.id, qty_change=-1, reason="reserved",
                          reservation_id=hold.id, created_at=now)
-        guest = ProductReservation.create(product=product, session_id=f"guest-{n}",
+        guest = ProductReservation.create(product=product.id, session_id=f"guest-{n}",
                                           quantity=1, created_at=now, expires_at=later)
-        StockMove.create(product=product, qty_change=-1, reason="reserved",
+        StockMove.create(product=product.id, qty_change=-1, reason="reserved",
                          reservation_id=guest.id, created_at=now)
         order = Order.create(order_number=f"ORD-{n}", user=user, subtotal_cents=1000 * n,
                              shipping_cents=0, total_cents=1000 * n, created_at=now,
                              idempotency_key=f"key-{n}", request_hash="h", updated_at=now)
-        OrderItem.create(order=order, product=product, title=product.title,
+        OrderItem.create(order=order, product=product.id, title=product.title,
                          unit_price_cents=1000 * n, quantity=1, line_total_cents=1000 * n)
-        StockMove.create(product=product, qty_change=-1, reason="sale", order=order,
+        StockMove.create(product=product.id, qty_change=-1, reason="sale", order=order,
                          created_at=now)
-        AnalyticsEvent.create(event_type="product_view", user=user, product=product,
+        AnalyticsEvent.create(event_type="product_view", user=user, product=product.id,
                               created_at=now)
         AnalyticsDaily.create(day=f"2026-01-0{n}", event_type="product_view", count=n,
                               computed_at=now)
@@ -88,6 +91,29 @@ def populate(now: datetime = FIXED_NOW) -> None:
         AuditLog.create(actor=user, action="create", entity_type="product",
                         entity_id=str(product.id), after_state={"sku": product.sku},
                         created_at=now)
+
+
+def _insert_product(n: int, item_id: int, now: datetime) -> SimpleNamespace:
+    """A product with only the columns of migration 001, so the same rows go into a
+    database at any migration (later columns take their SQL defaults)."""
+    values = {"sku": f"SKU-{n}", "title": f"Product {n}", "description": "", "brand": "",
+              "category": "coats", "size": "", "condition": "good", "price_cents": 1000 * n,
+              "status": "active", "featured": 0, "stock_quantity": 0,
+              "source_item_id": item_id, "created_at": clock.to_text(now),
+              "updated_at": clock.to_text(now)}
+    cursor = database.execute_sql(
+        f"INSERT INTO products ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+        tuple(values.values()))
+    return SimpleNamespace(id=cursor.lastrowid, title=values["title"], sku=values["sku"])
+
+
+def migrations_upto(folder: Path, last: str) -> Path:
+    """A copy of the shipped migrations up to and including ``last`` (to seed an old schema)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in sorted(MIGRATIONS_DIR.glob("[0-9]*.py")):
+        if path.stem <= last:
+            shutil.copy(path, folder / path.name)
+    return folder
 
 
 def row_counts(conn) -> dict[str, int]:

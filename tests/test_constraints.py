@@ -86,6 +86,7 @@ def _daily(day: str = "2026-02-01", count: int = 1, event: str = "search") -> st
 
 COUNT = "SELECT count(*) FROM {}"
 STOCK = "SELECT id, stock_quantity FROM products ORDER BY id"
+HEADS = "SELECT id, stock_quantity, ledger_head FROM products ORDER BY id"
 
 CASES = [
     # name, breaking write, keeping write, probe that the breaking write must not change
@@ -217,6 +218,22 @@ CASES = [
      "UPDATE products SET title = 'Renamed' WHERE id = 1", STOCK),
     ("a product starts with no stock", _product(stock_quantity=3), _product(stock_quantity=0),
      COUNT.format("products")),
+    ("a product starts with no ledger head", _product(ledger_head=4), _product(ledger_head=0),
+     COUNT.format("products")),
+    # -- the O(log n) guard (migration 002): only the newest move, once, by its own amount
+    ("the balance cannot be replayed with an old move",
+     "UPDATE products SET stock_quantity = stock_quantity + 5, ledger_head = 1 WHERE id = 1",
+     "UPDATE products SET featured = 1 WHERE id = 1", HEADS),
+    ("the head cannot jump to another product's move",
+     "UPDATE products SET ledger_head = 8 WHERE id = 1",
+     "UPDATE products SET price_cents = 999 WHERE id = 1", HEADS),
+    ("the head cannot move back",
+     "UPDATE products SET ledger_head = 3, stock_quantity = stock_quantity + 1 WHERE id = 1",
+     "UPDATE products SET stock_quantity = stock_quantity, ledger_head = ledger_head "
+     "WHERE id = 1", HEADS),
+    ("the balance cannot move by another amount than the head's move",
+     "UPDATE products SET stock_quantity = stock_quantity + 1 WHERE id = 1",
+     _move(product=1, qty=1), HEADS),
     ("offer_events refuses UPDATE", "UPDATE offer_events SET amount_cents = 1 WHERE id = 1",
      _offer_event(), "SELECT group_concat(amount_cents) FROM offer_events"),
     ("offer_events refuses DELETE", "DELETE FROM offer_events WHERE id = 1", _offer_event(),
@@ -259,6 +276,18 @@ def test_ledger_insert_moves_the_balance(populated) -> None:
     assert dict(_probe(STOCK))[2] == before[2] + 3
     assert _probe("SELECT sum(qty_change) FROM stock_moves WHERE product_id = 2")[0][0] == \
         before[2] + 3
+
+
+def test_the_head_follows_every_move_and_cannot_be_overtaken(populated) -> None:
+    """The apply trigger moves the head to each new move; a move inserted with an id below
+    the head (a hand-crafted ledger row) is refused, so the ledger applies strictly in order."""
+    _run(_move(product=1, qty=2, extra="id=50"))
+    assert _probe("SELECT stock_quantity, ledger_head FROM products WHERE id = 1") == [(4, 50)]
+    before = _probe(HEADS)
+    with pytest.raises(peewee.IntegrityError):
+        _run(_move(product=1, qty=1, extra="id=40"))
+    assert _probe(HEADS) == before
+    assert _probe("SELECT count(*) FROM stock_moves WHERE id = 40") == [(0,)]
 
 
 def test_cascade_deletes_children_that_cannot_exist_alone(populated) -> None:

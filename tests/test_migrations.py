@@ -6,15 +6,17 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import peewee
 import pytest
 
 from shop import introspect
 from shop.db import database, init_database, write_transaction
 from shop.models import create_schema
-from shop.services.migrations import MIGRATIONS_DIR, migrate, rebuild_table
-from tests.populate import populate, row_counts, table_rows
+from shop.services.migrations import MIGRATIONS_DIR, MigrationError, migrate, rebuild_table
+from tests.populate import migrations_upto, populate, row_counts, table_rows
 
 LATER = Path(__file__).parent / "fixtures" / "migrations_later"
+SHIPPED = sorted(p.stem for p in MIGRATIONS_DIR.glob("[0-9]*.py"))
 EXPECTED_TABLES = {
     "users", "sessions", "password_resets", "addresses", "login_failures", "products",
     "images", "product_reservations", "stock_moves", "orders", "order_items",
@@ -37,7 +39,7 @@ def _models_schema(tmp_path: Path) -> dict:
 
 def test_migrated_schema_equals_models_schema(tmp_path: Path) -> None:
     _fresh(tmp_path / "migrated.db")
-    assert migrate() == ["001_initial"]
+    assert migrate() == SHIPPED
     database.close()
     migrated = introspect.describe_file(str(tmp_path / "migrated.db"))
     expected = _models_schema(tmp_path)
@@ -94,11 +96,12 @@ def test_schema_comparison_notices_a_missing_trigger_check_or_index_where(tmp_pa
 
 def test_migrate_twice_is_a_no_op(tmp_path: Path) -> None:
     _fresh(tmp_path / "twice.db")
-    assert migrate() == ["001_initial"]
+    assert migrate() == SHIPPED
     before = introspect.describe_file(str(tmp_path / "twice.db"))
     assert migrate() == []
     assert introspect.describe_file(str(tmp_path / "twice.db")) == before
-    assert database.execute_sql("SELECT count(*) FROM migratehistory").fetchone()[0] == 1
+    assert database.execute_sql("SELECT count(*) FROM migratehistory").fetchone()[0] == len(
+        SHIPPED)
 
 
 def test_foreign_keys_are_back_on_after_migrating(tmp_path: Path) -> None:
@@ -127,8 +130,8 @@ def test_later_migrations_keep_every_row_and_trigger(tmp_path: Path) -> None:
     assert all(before_rows.values()), before_rows  # every table has rows to lose
 
     applied = migrate(_with_later(tmp_path))
-    assert applied == ["002_add_product_colour", "003_rebuild_products",
-                       "004_rebuild_product_reservations"]
+    assert applied == ["090_add_product_colour", "091_rebuild_products",
+                       "092_rebuild_product_reservations"]
     database.close()
 
     conn = sqlite3.connect(path)
@@ -158,7 +161,7 @@ def test_a_failing_migration_commits_nothing(tmp_path: Path) -> None:
     populate()
     folder = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS_DIR, folder, ignore=shutil.ignore_patterns("__pycache__"))
-    (folder / "002_dangling.py").write_text(
+    (folder / "099_dangling.py").write_text(
         "def migrate(migrator, database, *, fake=False):\n"
         "    migrator.sql(\"ALTER TABLE products ADD COLUMN note TEXT NOT NULL DEFAULT ''\")\n"
         "    migrator.sql('DELETE FROM sell_items')\n")
@@ -167,8 +170,8 @@ def test_a_failing_migration_commits_nothing(tmp_path: Path) -> None:
     cols = [r[1] for r in database.execute_sql("PRAGMA table_info(products)").fetchall()]
     assert "note" not in cols
     assert database.execute_sql("SELECT count(*) FROM sell_items").fetchone()[0] == 2
-    assert [r[0] for r in database.execute_sql("SELECT name FROM migratehistory")] == [
-        "001_initial"]
+    assert [r[0] for r in database.execute_sql(
+        "SELECT name FROM migratehistory ORDER BY id")] == SHIPPED
 
 
 @pytest.mark.parametrize("table", ["products", "users", "sell_submissions", "orders",
@@ -196,3 +199,59 @@ def test_rebuild_keeps_every_row_even_where_foreign_keys_are_enforced(tmp_path, 
     assert database.execute_sql("PRAGMA foreign_key_check").fetchall() == []
     assert database.execute_sql(seq).fetchone()[0] == counter
     snapshot.close()
+
+
+def test_ledger_head_migration_backfills_a_populated_database(tmp_path: Path) -> None:
+    """Migration 002 on a shop that has history: balances kept, heads set to each product's
+    newest move, the guard live afterwards, and the schema equal to the models'."""
+    path = tmp_path / "old.db"
+    _fresh(path)
+    assert migrate(migrations_upto(tmp_path / "upto-001", "001_initial")) == ["001_initial"]
+    populate()
+    for qty in (3, -2, 4):  # a longer history on product 1, interleaved with product 2
+        database.execute_sql("INSERT INTO stock_moves (product_id, qty_change, reason, note, "
+                             "created_at) VALUES (1, ?, 'adjustment', 'count', 'x')", (qty,))
+        database.execute_sql("INSERT INTO stock_moves (product_id, qty_change, reason, "
+                             "created_at) VALUES (2, 1, 'restock', 'x')")
+    database.execute_sql("INSERT INTO products (sku, title, description, brand, category, size,"
+                         " condition, price_cents, status, featured, stock_quantity, created_at,"
+                         " updated_at) VALUES ('NO-MOVES', 't', '', '', 'coats', '', 'good', 1,"
+                         " 'draft', 0, 0, 'x', 'x')")
+    balances = dict(database.execute_sql("SELECT id, stock_quantity FROM products").fetchall())
+
+    assert migrate() == SHIPPED[1:]
+    rows = database.execute_sql(
+        "SELECT p.id, p.stock_quantity, p.ledger_head, coalesce(sum(m.qty_change), 0), "
+        "coalesce(max(m.id), 0) FROM products p LEFT JOIN stock_moves m ON m.product_id = p.id "
+        "GROUP BY p.id ORDER BY p.id").fetchall()
+    assert [(r[0], r[1]) for r in rows] == sorted(balances.items())
+    assert all(stock == total and head == newest for _, stock, head, total, newest in rows)
+    assert rows[-1][2] == 0  # no moves, no head
+
+    with pytest.raises(peewee.IntegrityError, match="only through stock_moves"):
+        database.execute_sql("UPDATE products SET stock_quantity = stock_quantity + 1 "
+                             "WHERE id = 1")
+    cursor = database.execute_sql("INSERT INTO stock_moves (product_id, qty_change, reason, "
+                                  "created_at) VALUES (1, 2, 'restock', 'x')")
+    assert database.execute_sql("SELECT stock_quantity, ledger_head FROM products WHERE id = 1"
+                                ).fetchone() == (balances[1] + 2, cursor.lastrowid)
+    database.close()
+    assert introspect.differences(introspect.describe_file(str(path)),
+                                  _models_schema(tmp_path)) == []
+
+
+def test_ledger_head_migration_refuses_a_balance_that_does_not_match_its_ledger(tmp_path):
+    """The backfill proves the old invariant instead of trusting it: a balance edited
+    behind the old guard's back stops the migration, and nothing of 002 is committed."""
+    path = tmp_path / "tampered.db"
+    _fresh(path)
+    migrate(migrations_upto(tmp_path / "upto-001", "001_initial"))
+    populate()
+    database.execute_sql("DROP TRIGGER products_stock_follows_ledger")
+    database.execute_sql("UPDATE products SET stock_quantity = 99 WHERE id = 2")
+    with pytest.raises(MigrationError):
+        migrate()
+    assert [r[0] for r in database.execute_sql("SELECT name FROM migratehistory")] == [
+        "001_initial"]
+    assert "ledger_head" not in [r[1] for r in database.execute_sql(
+        "PRAGMA table_info(products)").fetchall()]

@@ -28,21 +28,33 @@ class Product(BaseModel):
                                          on_delete="RESTRICT", backref="products")
     created_at = UtcDateTimeField()
     updated_at = UtcDateTimeField()
+    # Id of the last ledger row applied to stock_quantity (0: none yet); set only by the
+    # stock_moves_apply trigger. Last, as migration 002 added it with ALTER TABLE.
+    ledger_head = peewee.IntegerField(default=0, constraints=[
+        peewee.SQL("DEFAULT 0"), Check("ledger_head >= 0")])
 
     class Meta:
         table_name = "products"
+        # One index per catalogue query shape: equality columns first, the sort column
+        # last (the rowid, the tie-breaker, is implicitly after it), so a page is a range
+        # read of one index with no temporary sort. See services/catalogue.py.
         indexes = (
-            (("category", "status"), False),
-            (("brand",), False),
-            (("size",), False),
-            (("price_cents",), False),
             (("status", "created_at"), False),
+            (("status", "price_cents"), False),
+            (("status", "category", "created_at"), False),
+            (("status", "category", "price_cents"), False),
+            (("status", "brand", "created_at"), False),
+            (("status", "brand", "price_cents"), False),
+            (("status", "size", "created_at"), False),
+            (("status", "size", "price_cents"), False),
         )
 
 
-# Featured products are few: a partial index keeps the home page query cheap.
+# Featured products are few: a partial index serves the home page's newest-first list.
+# Queries must say `featured = 1` literally (a bound parameter cannot match a partial index).
 Product.add_index(peewee.ModelIndex(
-    Product, (Product.status,), where=peewee.SQL("featured = 1"), name="products_featured",
+    Product, (Product.status, Product.created_at), where=peewee.SQL("featured = 1"),
+    name="products_featured_status_created_at",
 ))
 
 

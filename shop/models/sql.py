@@ -19,27 +19,37 @@ END"""
     )
 
 
-STOCK_TRIGGERS = (
-    *append_only("stock_moves"),
-    """CREATE TRIGGER stock_moves_apply AFTER INSERT ON stock_moves
+# The ledger head (DESIGN.md §4): each product records the id of the last move applied to
+# it, so guarding the balance costs two index lookups instead of a sum over its history.
+APPLY_MOVE = """CREATE TRIGGER stock_moves_apply AFTER INSERT ON stock_moves
 BEGIN
-    UPDATE products SET stock_quantity = stock_quantity + NEW.qty_change
+    UPDATE products SET stock_quantity = stock_quantity + NEW.qty_change, ledger_head = NEW.id
     WHERE id = NEW.product_id;
-END""",
-    # A product starts with nothing; stock arrives only as ledger rows.
-    """CREATE TRIGGER products_stock_starts_at_zero BEFORE INSERT ON products
-WHEN NEW.stock_quantity <> 0
+END"""
+
+# A product starts with nothing; stock arrives only as ledger rows.
+STARTS_AT_ZERO = """CREATE TRIGGER products_stock_starts_at_zero BEFORE INSERT ON products
+WHEN NEW.stock_quantity <> 0 OR NEW.ledger_head <> 0
 BEGIN
     SELECT RAISE(ABORT, 'stock_quantity changes only through stock_moves');
-END""",
-    # The balance must equal the ledger after every change, so a direct UPDATE is refused.
-    """CREATE TRIGGER products_stock_follows_ledger BEFORE UPDATE OF stock_quantity ON products
-WHEN NEW.stock_quantity IS NOT (
-    SELECT coalesce(sum(qty_change), 0) FROM stock_moves WHERE product_id = NEW.id)
+END"""
+
+# The balance may move only to a newer head, that head must be the product's newest move,
+# and the balance must move by exactly that move's qty_change. Applying every move in
+# order is then the only way through, so by induction balance = sum(ledger) for any
+# writer, in O(log n): max(id) and the move itself are index lookups.
+FOLLOWS_LEDGER = """CREATE TRIGGER products_stock_follows_ledger
+BEFORE UPDATE OF stock_quantity, ledger_head ON products
+WHEN (NEW.stock_quantity IS NOT OLD.stock_quantity OR NEW.ledger_head IS NOT OLD.ledger_head)
+    AND (NEW.ledger_head <= OLD.ledger_head
+        OR NEW.ledger_head IS NOT (SELECT max(id) FROM stock_moves WHERE product_id = NEW.id)
+        OR NEW.stock_quantity - OLD.stock_quantity IS NOT (
+            SELECT qty_change FROM stock_moves WHERE id = NEW.ledger_head))
 BEGIN
     SELECT RAISE(ABORT, 'stock_quantity changes only through stock_moves');
-END""",
-)
+END"""
+
+STOCK_TRIGGERS = (*append_only("stock_moves"), APPLY_MOVE, STARTS_AT_ZERO, FOLLOWS_LEDGER)
 
 OFFER_EVENT_TRIGGERS = append_only("offer_events")
 

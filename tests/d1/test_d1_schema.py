@@ -18,7 +18,7 @@ from shop.d1.wrangler import Wrangler
 from shop.db import database, init_database
 from shop.models import ALL_MODELS
 from shop.services.migrations import MIGRATIONS_DIR, migrate
-from tests.populate import populate, table_rows
+from tests.populate import migrations_upto, populate, table_rows
 
 pytestmark = pytest.mark.wrangler
 
@@ -27,16 +27,23 @@ LATER = ROOT / "tests" / "fixtures" / "migrations_later"
 
 
 def _sqlite_database(path: Path, migrations_dir: Path | None = None, *,
-                     populated: bool = False) -> sqlite3.Connection:
-    """A container database migrated (and maybe populated) through peewee-migrate."""
+                     populated: bool = False, upto: str | None = None) -> sqlite3.Connection:
+    """A container database migrated through peewee-migrate: populated (if asked) right
+    after the first migration, so every later one runs on rows, then migrated to the end
+    of ``migrations_dir`` (the shipped ones by default) or only ``upto`` a migration."""
     init_database(path)
-    migrate(MIGRATIONS_DIR)
+    migrate(migrations_upto(path.parent / f"{path.stem}-first", "001_initial"))
     if populated:
         populate()
-    if migrations_dir is not None:
-        migrate(migrations_dir)
+    if upto is not None:
+        migrate(migrations_upto(path.parent / f"{path.stem}-upto", upto))
+    else:
+        migrate(migrations_dir or MIGRATIONS_DIR)
     database.close()
     return sqlite3.connect(path)
+
+
+_LEDGER_COLUMNS = {("products", "stock_quantity"), ("products", "ledger_head")}
 
 
 def seed_sql(conn: sqlite3.Connection) -> str:
@@ -47,7 +54,7 @@ def seed_sql(conn: sqlite3.Connection) -> str:
         table = model._meta.table_name
         columns = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
         values = " || ', ' || ".join(
-            "0" if (table, c) == ("products", "stock_quantity") else f'quote("{c}")'
+            "0" if (table, c) in _LEDGER_COLUMNS else f'quote("{c}")'
             for c in columns)
         names = ", ".join(f'"{c}"' for c in columns)
         for (row,) in conn.execute(f'SELECT {values} FROM "{table}" ORDER BY rowid'):
@@ -111,6 +118,10 @@ RULES = [
      "SELECT count(*) AS n FROM order_items"),
     ("direct stock update", "UPDATE products SET stock_quantity = 50 WHERE id = 1",
      "only through stock_moves", "SELECT stock_quantity AS n FROM products WHERE id = 1"),
+    ("stock replayed with an old move",
+     "UPDATE products SET stock_quantity = stock_quantity + 5, ledger_head = 1 WHERE id = 1",
+     "only through stock_moves",
+     "SELECT stock_quantity || '/' || ledger_head AS n FROM products WHERE id = 1"),
 ]
 
 
@@ -126,8 +137,11 @@ def test_d1_accepts_a_valid_ledger_row_and_moves_the_balance(rules_d1: Wrangler)
     before = rules_d1.execute("SELECT stock_quantity AS n FROM products WHERE id = 2")[0]["n"]
     rules_d1.execute("INSERT INTO stock_moves (product_id, qty_change, reason, created_at) "
                      "VALUES (2, 3, 'restock', 'x')")
-    after = rules_d1.execute("SELECT stock_quantity AS n FROM products WHERE id = 2")[0]["n"]
-    assert after == before + 3
+    after = rules_d1.execute("SELECT stock_quantity AS n, ledger_head AS head, "
+                             "(SELECT max(id) FROM stock_moves) AS newest "
+                             "FROM products WHERE id = 2")[0]
+    assert after["n"] == before + 3
+    assert after["head"] == after["newest"]
 
 
 # -- (b) and (c): files one at a time on a populated D1, a rebuild included ------------------
@@ -149,11 +163,13 @@ def later(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 def test_later_files_keep_every_row_on_d1_and_on_sqlite(later: dict) -> None:
     base: Path = later["base"]
     files = sorted(later["export"].glob("*.sql"))
-    assert [f.name for f in files] == ["0001_initial.sql", "0002_add_product_colour.sql",
-                                       "0003_rebuild_products.sql",
-                                       "0004_rebuild_product_reservations.sql"]
-    # The container side: populated after 001, then 002 and 003 through peewee-migrate.
-    source = _sqlite_database(base / "before.db", populated=True)
+    shipped = sorted(p.name for p in (ROOT / "sql" / "d1").glob("*.sql"))
+    assert [f.name for f in files] == [*shipped, "0090_add_product_colour.sql",
+                                       "0091_rebuild_products.sql",
+                                       "0092_rebuild_product_reservations.sql"]
+    # The container side: populated after 001 (what the D1 side is seeded with), then the
+    # shipped migrations (002's backfill included) and the throwaway ones.
+    source = _sqlite_database(base / "before.db", populated=True, upto="001_initial")
     seeded_rows = table_rows(source, source)
     after_sqlite = _sqlite_database(base / "sqlite-after.db", later["migrations"],
                                     populated=True)
@@ -190,6 +206,13 @@ def test_later_files_keep_every_row_on_d1_and_on_sqlite(later: dict) -> None:
                                       introspect.describe(after_sqlite)) == []
         assert conn.execute("SELECT seq FROM sqlite_sequence WHERE name = "
                             "'product_reservations'").fetchone() == (99,)
+        # 0002's backfill ran on rows on D1 as on SQLite: each head is the newest move.
+        heads = ("SELECT p.id, p.stock_quantity, p.ledger_head, sum(m.qty_change), max(m.id) "
+                 "FROM products p JOIN stock_moves m ON m.product_id = p.id "
+                 "GROUP BY p.id ORDER BY p.id")
+        on_d1 = conn.execute(heads).fetchall()
+        assert on_d1 == after_sqlite.execute(heads).fetchall()
+        assert on_d1 and all(r[1] == r[3] and r[2] == r[4] for r in on_d1)
     finally:
         conn.close()
 
@@ -199,7 +222,7 @@ def test_a_naive_rebuild_loses_cascade_children_on_d1(later: dict) -> None:
     reporting success. (Without ``defer_foreign_keys`` it fails outright instead, because
     products has ON DELETE RESTRICT children: stock_moves and order_items.)"""
     base: Path = later["base"]
-    source = _sqlite_database(base / "naive-source.db", populated=True)
+    source = _sqlite_database(base / "naive-source.db", populated=True, upto="001_initial")
     applied_dir = base / "naive"
     applied_dir.mkdir()
     shutil.copy(later["export"] / "0001_initial.sql", applied_dir)
