@@ -115,14 +115,23 @@ def create_admin(ctx: click.Context, email: str, name: str, password_stdin: bool
 @main.command("seed-demo")
 @click.option("--password", envvar="SHOP_DEMO_PASSWORD",
               help="Password for the demo users (default: random, printed once).")
+@click.option("--products", "products", type=click.IntRange(0, 10_000_000), default=0,
+              show_default=True,
+              help="Also make sure a generated catalogue of this many products exists "
+                   "(varied brands, sizes, prices; restock moves; some images).")
 @click.pass_context
 @_handle_errors
-def seed_demo(ctx: click.Context, password: str | None) -> None:
+def seed_demo(ctx: click.Context, password: str | None, products: int) -> None:
     """Load a demo catalogue, users and a submission (once; later runs change nothing).
+
+    With --products N, also generate a realistic catalogue of N products, the same one
+    for the same N (benchmarks and "does it scale?" use it); running it again adds only
+    what is missing.
 
     \b
     Example:
       shop seed-demo
+      shop seed-demo --products 100000
     """
     from shop.services import demo
     from shop.services.migrations import migrate as run
@@ -132,9 +141,52 @@ def seed_demo(ctx: click.Context, password: str | None) -> None:
     result = demo.seed(password)
     if not result.created:
         click.echo("demo data already present; nothing changed")
+    else:
+        click.echo(f"seeded {result.products} products; sign in as {result.admin_email} or "
+                   f"{result.customer_email} with password {result.password}")
+    if products:
+        with click.progressbar(length=products, label="generating products",
+                               file=sys.stderr) as bar:
+            created, total = demo.seed_catalogue(products, on_progress=bar.update)
+        click.echo(f"generated {created} product(s); the generated catalogue has {total}")
+
+
+@main.group()
+def stock() -> None:
+    """The stock ledger.
+
+    \b
+    Example:
+      shop stock verify
+    """
+
+
+@stock.command("verify")
+@click.pass_context
+@_handle_errors
+def stock_verify(ctx: click.Context) -> None:
+    """Check that every balance and hold agrees with the ledger; exit 1 listing any that don't.
+
+    Checks, for every product: stock_quantity equals the sum of its moves; ledger_head is
+    its newest move; each hold's quantity equals the net of its hold moves. One grouped
+    pass over the ledger, so it stays quick on a big one.
+
+    \b
+    Example:
+      shop stock verify || alert-the-owner
+    """
+    from shop.services import stock as ledger
+
+    _configure(ctx)
+    report = ledger.verify()
+    summary = (f"{report.products} products, {report.moves} moves, {report.holds} holds")
+    if not report.violations:
+        click.echo(f"ok: {summary}; every balance, head and hold follows the ledger")
         return
-    click.echo(f"seeded {result.products} products; sign in as {result.admin_email} or "
-               f"{result.customer_email} with password {result.password}")
+    for v in report.violations:
+        click.echo(f"product {v.product_id} ({v.sku}): {v.problem}")
+    click.echo(f"FAILED: {len(report.violations)} problem(s) in {summary}", err=True)
+    sys.exit(1)
 
 
 @main.command()

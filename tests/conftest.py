@@ -65,3 +65,28 @@ def mailbox() -> Iterator[list[mail.Message]]:
     previous = mail.set_mailer(sent.append)
     yield sent
     mail.set_mailer(previous)
+
+
+PASSWORD = "correct horse battery"
+
+
+def sign_up(client: FlaskClient, email: str, *, admin: bool = False) -> dict[str, str]:
+    """Register through the API (promoting to admin if asked) and return auth headers."""
+    from shop.services import accounts
+
+    r = client.post("/api/auth/register", json={"email": email, "password": PASSWORD,
+                                                "name": email.split("@")[0]})
+    assert r.status_code == 201, r.get_json()
+    if admin:
+        accounts.create_admin(email, None)
+    return {"Authorization": f"Bearer {r.get_json()['token']}"}
+
+
+@pytest.fixture
+def admin_headers(client: FlaskClient) -> dict[str, str]:
+    return sign_up(client, "owner@example.com", admin=True)
+
+
+@pytest.fixture
+def customer_headers(client: FlaskClient) -> dict[str, str]:
+    return sign_up(client, "shopper@example.com")

@@ -40,7 +40,7 @@ def test_migrate_creates_the_file_and_folder_and_is_idempotent(tmp_path) -> None
     path = tmp_path / "nested" / "dir" / "shop.db"
     first = CliRunner().invoke(main, ["--database", str(path), "migrate"])
     assert first.exit_code == 0, first.output
-    assert "applied 1 migration" in first.output
+    assert "applied 3 migration(s)" in first.output and "002_ledger_head" in first.output
     assert path.exists()
     second = CliRunner().invoke(main, ["--database", str(path), "migrate"])
     assert second.exit_code == 0 and "up to date" in second.output
@@ -93,3 +93,50 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path) -> None:
     assert result.exit_code == 1
     assert "not a database" in result.output
     assert "Traceback" not in result.output
+
+
+def test_seed_demo_products_makes_a_catalogue_once_with_statistics(runner, db_path) -> None:
+    result = runner.invoke(["seed-demo", "--password", "demo password 1", "--products", "120"])
+    assert result.exit_code == 0, result.output
+    assert "generated 120 product(s)" in result.output
+    again = runner.invoke(["seed-demo", "--products", "150"])
+    assert "generated 30 product(s); the generated catalogue has 150" in again.output
+    conn = sqlite3.connect(db_path)
+    try:
+        generated = conn.execute(
+            "SELECT count(*), count(DISTINCT brand), count(DISTINCT category), "
+            "count(DISTINCT size), min(price_cents) < max(price_cents), "
+            "sum(status = 'active') FROM products WHERE sku LIKE 'GEN-%'").fetchone()
+        assert generated[0] == 150 and generated[1] > 10 and generated[2] > 5
+        assert generated[3] > 5 and generated[4] and 100 < generated[5] < 150
+        assert conn.execute("SELECT count(*) FROM images WHERE cloudflare_id LIKE 'gen-%'"
+                            ).fetchone()[0] > 0
+        assert conn.execute("SELECT count(*) FROM sqlite_stat1").fetchone()[0] > 0
+    finally:
+        conn.close()
+    assert runner.invoke(["stock", "verify"]).exit_code == 0
+
+
+def test_stock_verify_lists_what_breaks_the_invariants_and_exits_1(runner, db_path) -> None:
+    runner.invoke(["seed-demo", "--password", "demo password 1"])
+    ok = runner.invoke(["stock", "verify"])
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.startswith("ok: 6 products, 6 moves, 0 holds")
+    conn = sqlite3.connect(db_path)
+    # What only a writer going around the triggers could do: the checks must see it.
+    conn.executescript("""
+        DROP TRIGGER products_stock_follows_ledger;
+        UPDATE products SET stock_quantity = 7 WHERE sku = 'DEMO-0002';
+        UPDATE products SET ledger_head = 1 WHERE sku = 'DEMO-0003';
+        INSERT INTO product_reservations (product_id, session_id, quantity, created_at,
+            expires_at) SELECT id, 'ghost', 1, 'x', 'x' FROM products WHERE sku = 'DEMO-0004';
+    """)
+    conn.close()
+    bad = runner.invoke(["stock", "verify"])
+    assert bad.exit_code == 1
+    lines = bad.output.splitlines()
+    assert any("DEMO-0002" in line and "ledger sums to 1" in line for line in lines)
+    assert any("DEMO-0003" in line and "ledger_head 1" in line for line in lines)
+    assert any("DEMO-0004" in line and "holds 1 but its moves net to 0" in line
+               for line in lines)
+    assert not any("DEMO-0001" in line for line in lines)

@@ -13,8 +13,9 @@ from shop.services import system
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app. ``test_config`` overrides settings by name (e.g. ``{"DATABASE": p}``)."""
-    from shop.api import accounts, health
+    from shop.api import accounts, catalogue, health
     from shop.api.errors import register_error_handlers
+    from shop.api.routing import IdConverter
 
     settings = Settings.from_env().with_overrides(test_config)
     system.configure(settings)
@@ -36,7 +37,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     def _close(exc: BaseException | None) -> None:
         system.close_connection()
 
+    app.url_map.converters["id"] = IdConverter
     register_error_handlers(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(accounts.bp)
+    app.register_blueprint(catalogue.bp)
     return app

@@ -33,13 +33,44 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
+_PATH_PARAM = re.compile(r"<(?:([a-z]+):)?([a-z_]+)>")
+
+
+def _path_parameter(converter: str, name: str) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    if converter == "id":
+        schema = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """One parameter per field; an optional field's ``null`` branch is dropped, because a
+    query string can leave a parameter out but cannot send null."""
+    schema = model.model_json_schema()
+    required = set(schema.get("required", []))
+    params = []
+    for name, prop in schema.get("properties", {}).items():
+        prop = dict(prop)
+        branches = [b for b in prop.pop("anyOf", []) if b.get("type") != "null"]
+        if len(branches) == 1:
+            prop.update(branches[0])
+        elif branches:
+            prop["anyOf"] = branches
+        prop.pop("default", None) if prop.get("default") is None else None
+        prop.pop("title", None)
+        params.append({"name": name, "in": "query", "required": name in required,
+                       "schema": prop})
+    return params
+
+
 def _operation(spec: RouteSpec) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": spec.summary, "tags": spec.tags,
                           "operationId": f"{spec.method}_{spec.path}"}
-    params = re.findall(r"<(?:[a-z]+:)?([a-z_]+)>", spec.path)
+    params = [_path_parameter(c, n) for c, n in _PATH_PARAM.findall(spec.path)]
+    if spec.query is not None:
+        params.extend(_query_parameters(spec.query))
     if params:
-        op["parameters"] = [{"name": p, "in": "path", "required": True,
-                             "schema": {"type": "string"}} for p in params]
+        op["parameters"] = params
     if spec.body is not None:
         op["requestBody"] = {"required": True,
                              "content": {"application/json": {"schema": _ref(spec.body)}}}
@@ -50,9 +81,14 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     errors = set(spec.errors) | {500}
     if spec.body is not None:
         errors |= {400, 413}
+    if spec.query is not None:
+        errors.add(400)
     if spec.auth in ("user", "admin"):
         errors.add(401)
         op["security"] = [{"bearer": []}]
+    elif spec.auth == "optional":  # anonymous is fine; a bad token is still a 401
+        errors.add(401)
+        op["security"] = [{}, {"bearer": []}]
     if spec.auth == "admin":
         errors.add(403)
     for status in sorted(errors):
@@ -74,7 +110,7 @@ def document() -> dict[str, Any]:
     schemas["Error"] = _ERROR_SCHEMA
     paths: dict[str, Any] = {}
     for spec in sorted(ROUTES, key=lambda s: (s.path, s.method)):
-        path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", spec.path)
+        path = _PATH_PARAM.sub(r"{\2}", spec.path)
         paths.setdefault(path, {})[spec.method] = _operation(spec)
     return {
         "openapi": "3.1.0",

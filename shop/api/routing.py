@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 from pydantic import BaseModel, ConfigDict, ValidationError
+from werkzeug.routing import IntegerConverter
 
 from shop.api.auth import current_user, require_admin
 from shop.errors import Invalid
@@ -25,6 +26,20 @@ class RequestModel(BaseModel):
     """Base for request bodies: strict types, unknown fields refused."""
 
     model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
+
+
+class QueryModel(BaseModel):
+    """Base for query strings: values arrive as text, so numbers and booleans are parsed
+    (not strict); unknown parameters are refused like unknown body fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class IdConverter(IntegerConverter):
+    """``<id:name>``: a positive id that fits SQLite's INTEGER; anything else is a 404."""
+
+    def __init__(self, map: Any) -> None:
+        super().__init__(map, min=1, max=2**63 - 1)
 
 
 class ResponseModel(BaseModel):
@@ -38,6 +53,7 @@ class RouteSpec:
     summary: str
     status: int
     body: type[BaseModel] | None
+    query: type[BaseModel] | None
     response: type[BaseModel] | None
     auth: str  # "none" | "user" | "admin" | "optional"
     tags: list[str]
@@ -56,6 +72,20 @@ def _field_errors(exc: ValidationError) -> dict[str, str]:
     return fields
 
 
+def _validated(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        fields = _field_errors(exc)
+        names = ", ".join(sorted(fields))
+        raise Invalid(f"invalid fields: {names}", details={"fields": fields}) from None
+
+
+def parse_query(model: type[BaseModel]) -> BaseModel:
+    """The query string validated into ``model``; 400 ``invalid`` naming the parameter."""
+    return _validated(model, request.args.to_dict(flat=True))
+
+
 def parse_body(model: type[BaseModel]) -> BaseModel:
     """The request's JSON body validated into ``model``; 400 ``invalid`` otherwise."""
     try:
@@ -70,26 +100,23 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
     if not isinstance(data, dict):
         raise Invalid("the body must be a JSON object",
                       details={"fields": {"body": "not an object"}})
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        fields = _field_errors(exc)
-        names = ", ".join(sorted(fields))
-        raise Invalid(f"invalid fields: {names}", details={"fields": fields}) from None
+    return _validated(model, data)
 
 
 def route(bp: Blueprint, path: str, method: str, *, summary: str, status: int = 200,
-          body: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
+          body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
+          response: type[BaseModel] | None = None,
           auth: str = "none", errors: list[int] | None = None,
           headers: list[str] | None = None) -> Callable:
     """Register a view on ``bp`` and describe it for the OpenAPI document.
 
-    The view receives the validated body as ``body=`` when a body model is given, and
+    The view receives the validated body as ``body=`` when a body model is given, the
+    validated query string as ``query=`` when a query model is given, and
     returns a response model instance (or a dict matching it), or ``None`` for 204.
     """
     prefix = bp.url_prefix or ""
     spec = RouteSpec(path=prefix + path, method=method.lower(), summary=summary, status=status,
-                     body=body, response=response, auth=auth, tags=[bp.name],
+                     body=body, query=query, response=response, auth=auth, tags=[bp.name],
                      errors=errors or [], headers=headers or [])
     ROUTES.append(spec)
 
@@ -101,6 +128,10 @@ def route(bp: Blueprint, path: str, method: str, *, summary: str, status: int = 
                 current_user()
             elif auth == "admin":
                 require_admin()
+            elif auth == "optional":
+                current_user(required=False)
+            if query is not None:
+                kwargs["query"] = parse_query(query)
             if body is not None:
                 kwargs["body"] = parse_body(body)
             result = view(*args, **kwargs)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, PlainSerializer, StringConstraints
 
 from shop import clock
-from shop.api.routing import RequestModel, ResponseModel
+from shop.api.routing import QueryModel, RequestModel, ResponseModel
 
 UtcTime = Annotated[datetime, PlainSerializer(clock.to_text, return_type=str, when_used="json")]
 Email = Annotated[str, StringConstraints(min_length=3, max_length=254,
@@ -91,3 +91,159 @@ class Accepted(ResponseModel):
 class HealthOut(ResponseModel):
     status: Literal["ok", "degraded"]
     database: Literal["ok", "error"]
+
+
+# --- text rules shared by the catalogue (and later routes) ---------------------------------
+# Control characters are refused in the pattern itself, so the OpenAPI document states the
+# rule that validation applies; nothing is stripped before lengths are checked.
+_LINE = r"[^\x00-\x1f\x7f]"
+_MULTILINE = r"[^\x00-\x08\x0b-\x1f\x7f]"  # tab and newline allowed
+
+
+def line(max_length: int, *, required: bool = False) -> type[str]:
+    """One line of text, no control characters; ``required``: at least one non-space."""
+    pattern = rf"^{_LINE}*[^\s\x00-\x1f\x7f]{_LINE}*$" if required else rf"^{_LINE}*$"
+    return Annotated[str, StringConstraints(  # type: ignore[return-value]
+        min_length=1 if required else 0, max_length=max_length, pattern=pattern,
+        strip_whitespace=False)]
+
+
+def multiline(max_length: int) -> type[str]:
+    return Annotated[str, StringConstraints(  # type: ignore[return-value]
+        max_length=max_length, pattern=rf"^{_MULTILINE}*$", strip_whitespace=False)]
+
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,40}$", strip_whitespace=False)]
+Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+                                       strip_whitespace=False)]
+Condition = Literal["new", "like_new", "good", "fair"]
+ProductStatus = Literal["draft", "active", "sold_out", "archived"]
+PriceCents = Annotated[int, Field(ge=1, le=100_000_000)]
+Limit = Annotated[int, Field(ge=1, le=100)]
+Cursor = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+
+
+class ImageOut(ResponseModel):
+    id: int
+    cloudflare_id: str
+    url: str
+    variants: list[str]
+    position: int
+
+
+class ProductOut(ResponseModel):
+    id: int
+    sku: str
+    title: str
+    description: str
+    brand: str
+    category: str
+    size: str
+    condition: Condition
+    price_cents: int
+    status: ProductStatus
+    stock_quantity: int
+    featured: bool
+    images: list[ImageOut]
+    created_at: UtcTime
+    updated_at: UtcTime
+
+
+class ProductWrapper(ResponseModel):
+    product: ProductOut
+
+
+class ProductPage(ResponseModel):
+    items: list[ProductOut]
+    next_cursor: str | None
+
+
+class ProductListQuery(QueryModel):
+    category: Slug | None = None
+    brand: line(100) | None = None
+    size: line(40) | None = None
+    condition: Condition | None = None
+    min_price_cents: Annotated[int, Field(ge=0, le=100_000_000)] | None = None
+    max_price_cents: Annotated[int, Field(ge=0, le=100_000_000)] | None = None
+    featured: bool | None = None
+    # Any text: it is turned into search terms, never passed to FTS5 as query syntax.
+    q: Annotated[str, StringConstraints(max_length=10_240)] | None = None
+    sort: Literal["newest", "price_asc", "price_desc"] | None = None
+    status: ProductStatus | None = Field(
+        default=None, description="Admins only; everyone else sees active products.")
+    limit: Limit = 20
+    cursor: Cursor | None = None
+
+
+class ProductCreateIn(RequestModel):
+    sku: Sku
+    title: line(200, required=True)
+    description: multiline(5000) = ""
+    brand: line(100) = ""
+    category: Slug
+    size: line(40) = ""
+    condition: Condition
+    price_cents: PriceCents
+    status: ProductStatus = "draft"
+    featured: bool = False
+
+
+class ProductPatchIn(RequestModel):
+    """Only the fields sent change; null is not a value for any of them."""
+
+    sku: Sku = None  # type: ignore[assignment]
+    title: line(200, required=True) = None  # type: ignore[assignment]
+    description: multiline(5000) = None  # type: ignore[assignment]
+    brand: line(100) = None  # type: ignore[assignment]
+    category: Slug = None  # type: ignore[assignment]
+    size: line(40) = None  # type: ignore[assignment]
+    condition: Condition = None  # type: ignore[assignment]
+    price_cents: PriceCents = None  # type: ignore[assignment]
+    status: ProductStatus = None  # type: ignore[assignment]
+    featured: bool = None  # type: ignore[assignment]
+
+
+class ImageIn(RequestModel):
+    cloudflare_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:/-]{1,200}$",
+                                                    strip_whitespace=False)]
+    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s\x00-\x1f\x7f]{1,1990}$",
+                                          strip_whitespace=False)]
+    variants: Annotated[list[Slug], Field(max_length=20)] = Field(default_factory=list)
+
+
+class ImageWrapper(ResponseModel):
+    image: ImageOut
+
+
+class StockChangeIn(RequestModel):
+    qty_change: Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
+    reason: Literal["restock", "adjustment", "return"]
+    note: multiline(500) | None = None
+
+
+class MoveOut(ResponseModel):
+    id: int
+    product_id: int
+    qty_change: int
+    reason: str
+    note: str | None
+    order_id: int | None
+    reservation_id: int | None
+    submission_id: int | None
+    actor_id: int | None
+    created_at: UtcTime
+
+
+class StockChangeOut(ResponseModel):
+    move: MoveOut
+    stock_quantity: int
+
+
+class MovePage(ResponseModel):
+    items: list[MoveOut]
+    next_cursor: str | None
+
+
+class PageQuery(QueryModel):
+    limit: Limit = 20
+    cursor: Cursor | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import peewee
 from peewee import Check
+from playhouse.sqlite_ext import RowIDField
 
 from shop.models.base import BaseModel, JSONField, UtcDateTimeField, flag, json_text, one_of
 from shop.models.enums import CONDITIONS, PRODUCT_STATUSES
@@ -73,3 +74,15 @@ class Image(BaseModel):
     class Meta:
         table_name = "images"
         constraints = [Check("(product_id IS NULL) <> (submission_id IS NULL)")]
+
+
+class ProductSearch(BaseModel):
+    """Read side of the FTS5 index ``products_fts`` (created in models/sql.py, not here)."""
+
+    rowid = RowIDField()
+    # FTS5's hidden columns: the one named after the table takes MATCH; rank is bm25().
+    document = peewee.BareField(column_name="products_fts")
+    rank = peewee.BareField()
+
+    class Meta:
+        table_name = "products_fts"

@@ -1,10 +1,14 @@
 """The stock ledger: every change of available stock is one appended ``stock_moves`` row.
 
-The database applies the row to ``products.stock_quantity`` (trigger) and refuses a balance
-below zero (CHECK); this module turns that refusal into ``insufficient_stock``.
+The database applies the row to ``products.stock_quantity`` and moves the product's
+``ledger_head`` (trigger), refuses any other change of either (trigger), and refuses a
+balance below zero (CHECK); this module turns that refusal into ``insufficient_stock``.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import peewee
 
@@ -12,8 +16,11 @@ from shop import clock
 from shop.db import database, write_transaction
 from shop.errors import InsufficientStock, Invalid, NotFound
 from shop.models import Product, StockMove
+from shop.models.stock import REASON_SIGNS
+from shop.services.pagination import DEFAULT_LIMIT, Page, decode_cursor, page_of
 
 MANUAL_REASONS = ("restock", "adjustment", "return")
+MAX_MANUAL_CHANGE = 1_000_000
 
 
 def append_move(product_id: int, qty_change: int, reason: str, *, note: str | None = None,
@@ -36,15 +43,112 @@ def append_move(product_id: int, qty_change: int, reason: str, *, note: str | No
         raise Invalid("the stock change is not valid", details={"reason": str(exc)}) from exc
 
 
-def adjust(product_id: int, qty_change: int, reason: str, *, note: str | None = None,
-           actor_id: int | None = None) -> tuple[StockMove, int]:
-    """A manual stock change (restock, adjustment with a note, return); returns the new balance."""
+def _check_manual(qty_change: int, reason: str, note: str | None) -> None:
+    """The ledger's CHECKs, asked first so that the answer names the field."""
     if reason not in MANUAL_REASONS:
         raise Invalid(f"reason must be one of {', '.join(MANUAL_REASONS)}",
                       details={"fields": {"reason": "not allowed"}})
+    if qty_change == 0 or abs(qty_change) > MAX_MANUAL_CHANGE:
+        raise Invalid(f"qty_change must be a non-zero whole number up to {MAX_MANUAL_CHANGE}",
+                      details={"fields": {"qty_change": "out of range"}})
+    if REASON_SIGNS.get(reason, 0) * qty_change < 0:
+        raise Invalid(f"a {reason} adds stock: qty_change must be positive",
+                      details={"fields": {"qty_change": "must be positive"}})
+    if reason == "adjustment" and not (note or "").strip():
+        raise Invalid("an adjustment needs a note saying why",
+                      details={"fields": {"note": "required for an adjustment"}})
+
+
+def adjust(product_id: int, qty_change: int, reason: str, *, note: str | None = None,
+           actor_id: int | None = None) -> tuple[StockMove, int]:
+    """A manual stock change (restock, adjustment with a note, return); returns the new balance."""
+    _check_manual(qty_change, reason, note)
     with write_transaction():
         if not Product.select().where(Product.id == product_id).exists():
             raise NotFound("no such product")
         move = append_move(product_id, qty_change, reason, note=note, actor_id=actor_id)
         balance = Product.select(Product.stock_quantity).where(Product.id == product_id).scalar()
     return move, balance
+
+
+def move_data(move: StockMove) -> dict[str, Any]:
+    return {"id": move.id, "product_id": move.product_id, "qty_change": move.qty_change,
+            "reason": move.reason, "note": move.note, "order_id": move.order_id,
+            "reservation_id": move.reservation_id, "submission_id": move.submission_id,
+            "actor_id": move.actor_id, "created_at": move.created_at}
+
+
+def list_moves(product_id: int, *, limit: int = DEFAULT_LIMIT,
+               cursor: str | None = None) -> Page[dict[str, Any]]:
+    """A product's ledger, newest first (a range read of the product_id index)."""
+    tag = f"moves:{product_id}"
+    if not Product.select().where(Product.id == product_id).exists():
+        raise NotFound("no such product")
+    select = StockMove.select().where(StockMove.product == product_id)
+    if cursor:
+        (before,) = decode_cursor(cursor, tag, (int,))
+        select = select.where(StockMove.id < before)
+    rows = list(select.order_by(StockMove.id.desc()).limit(limit + 1))
+    page = page_of(rows, limit, lambda m: [m.id], tag)
+    return Page([move_data(m) for m in page.items], page.next_cursor)
+
+
+@dataclass(frozen=True)
+class Violation:
+    product_id: int
+    sku: str
+    problem: str
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    products: int
+    moves: int
+    holds: int
+    violations: list[Violation]
+
+
+# One grouped pass over the ledger per invariant of DESIGN.md §4, never a query per product.
+_BALANCES = """
+SELECT p.id, p.sku, p.stock_quantity, p.ledger_head, coalesce(m.total, 0), coalesce(m.head, 0)
+FROM products AS p
+LEFT JOIN (SELECT product_id, sum(qty_change) AS total, max(id) AS head, count(*) AS n
+           FROM stock_moves GROUP BY product_id) AS m ON m.product_id = p.id
+WHERE p.stock_quantity IS NOT coalesce(m.total, 0) OR p.ledger_head IS NOT coalesce(m.head, 0)
+"""
+# A live hold's quantity is the negated net of its moves (reserved -q, then releases +q);
+# a settled hold (row deleted) nets to zero.
+_HOLDS = """
+SELECT m.product_id, p.sku, m.reservation_id, -sum(m.qty_change) AS net, r.quantity
+FROM stock_moves AS m
+JOIN products AS p ON p.id = m.product_id
+LEFT JOIN product_reservations AS r ON r.id = m.reservation_id
+WHERE m.reservation_id IS NOT NULL
+GROUP BY m.reservation_id
+HAVING net IS NOT coalesce(r.quantity, 0)
+UNION ALL
+SELECT r.product_id, p.sku, r.id, 0, r.quantity
+FROM product_reservations AS r JOIN products AS p ON p.id = r.product_id
+WHERE NOT EXISTS (SELECT 1 FROM stock_moves AS m WHERE m.reservation_id = r.id)
+"""
+
+
+def verify() -> VerifyReport:
+    """Check every product's balance, ledger head and holds against the ledger."""
+    violations: list[Violation] = []
+    with database.atomic():  # one read snapshot for every check
+        for pid, sku, stock, head, total, newest in database.execute_sql(_BALANCES):
+            if stock != total:
+                violations.append(Violation(pid, sku, f"stock_quantity {stock} but the "
+                                                      f"ledger sums to {total}"))
+            if head != newest:
+                violations.append(Violation(pid, sku, f"ledger_head {head} but the newest "
+                                                      f"move is {newest}"))
+        for pid, sku, hold, net, quantity in database.execute_sql(_HOLDS):
+            violations.append(Violation(pid, sku, f"hold {hold} holds {quantity or 0} but its "
+                                                  f"moves net to {net}"))
+        products = Product.select().count()
+        moves = StockMove.select().count()
+        holds = database.execute_sql("SELECT count(*) FROM product_reservations").fetchone()[0]
+    violations.sort(key=lambda v: (v.product_id, v.problem))
+    return VerifyReport(products, moves, holds, violations)

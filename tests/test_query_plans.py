@@ -1,0 +1,79 @@
+"""Each catalogue query shape reads one index range in sort order: no full SCAN and no
+temporary B-tree sort, at a few thousand products with planner statistics, on the first
+page and deeper ones. These are the statements the API runs (catalogue.page_select)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shop.db import database, init_database
+from shop.services import catalogue, demo
+from shop.services.catalogue import ProductQuery
+from shop.services.migrations import migrate
+
+# shape -> (query, the index that must serve it)
+SHAPES = {
+    "newest": (ProductQuery(), "products_status_created_at"),
+    "price_asc": (ProductQuery(sort="price_asc"), "products_status_price_cents"),
+    "price_desc": (ProductQuery(sort="price_desc"), "products_status_price_cents"),
+    "category": (ProductQuery(category="coats"), "products_status_category_created_at"),
+    "category by price": (ProductQuery(category="shoes", sort="price_asc"),
+                          "products_status_category_price_cents"),
+    "brand": (ProductQuery(brand="Barbour"), "products_status_brand_created_at"),
+    "brand with no active rows": (ProductQuery(brand="Vintage Atelier"),
+                                  "products_status_brand_created_at"),
+    "brand by price": (ProductQuery(brand="Barbour", sort="price_desc"),
+                       "products_status_brand_price_cents"),
+    "size": (ProductQuery(size="M"), "products_status_size_created_at"),
+    "size by price": (ProductQuery(size="L", sort="price_asc"),
+                      "products_status_size_price_cents"),
+    "condition": (ProductQuery(condition="fair"), "products_status_created_at"),
+    "price range by price": (ProductQuery(min_price_cents=2000, max_price_cents=4000,
+                                          sort="price_asc"), "products_status_price_cents"),
+    "featured": (ProductQuery(featured=True), "products_featured_status_created_at"),
+    "admin: drafts": (ProductQuery(status="draft"), "products_status_created_at"),
+}
+
+
+@pytest.fixture(scope="module")
+def catalogue_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("plans") / "shop.db"
+    init_database(path)
+    migrate()
+    demo.seed_catalogue(3000)  # refreshes statistics at the end
+    yield path
+    database.close()
+
+
+def _plan(query: ProductQuery, cursor: str | None = None) -> list[str]:
+    select = catalogue.page_select(query, cursor=cursor)
+    sql, params = select.sql()
+    return [row[3] for row in database.execute_sql(f"EXPLAIN QUERY PLAN {sql}", params)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_each_shape_reads_one_index_range_in_sort_order(catalogue_db, shape) -> None:
+    init_database(catalogue_db)
+    query, index = SHAPES[shape]
+    assert database.execute_sql("SELECT count(*) FROM sqlite_stat1").fetchone()[0] > 0
+    first = catalogue.list_products(query)
+    for cursor in (None, first.next_cursor):
+        plan = _plan(query, cursor)
+        assert len(plan) == 1, plan
+        assert plan[0].startswith("SEARCH") and f"USING INDEX {index} " in plan[0], plan
+        assert not any("TEMP B-TREE" in step for step in plan), plan
+    if shape == "brand with no active rows":
+        assert first.items == []
+    else:
+        assert first.items and first.next_cursor
+
+
+def test_search_reads_the_full_text_index_and_products_by_key(catalogue_db) -> None:
+    init_database(catalogue_db)
+    plan = _plan(ProductQuery(q="wool coat"))
+    assert any("VIRTUAL TABLE INDEX" in step for step in plan), plan
+    assert any("USING INTEGER PRIMARY KEY" in step for step in plan), plan
+    assert not any(step.startswith("SCAN t1") for step in plan), plan
