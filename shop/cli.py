@@ -194,14 +194,21 @@ def stock_verify(ctx: click.Context) -> None:
               help="Address for gunicorn to listen on.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
               help="Number of gunicorn worker processes.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
+              help="Threads per worker (gthread): a slow client ties up one thread, "
+                   "not a whole worker.")
+@click.option("--timeout", default=30, show_default=True, type=click.IntRange(5, 3600),
+              help="Seconds a request may take before its worker is restarted.")
 @click.pass_context
 @_handle_errors
-def serve(ctx: click.Context, bind: str, workers: int) -> None:
-    """Migrate once, then serve the API with gunicorn.
+def serve(ctx: click.Context, bind: str, workers: int, threads: int, timeout: int) -> None:
+    """Migrate once, then serve the API with gunicorn (gthread workers).
+
+    In production put a buffering reverse proxy in front (docs/deployment.md).
 
     \b
     Example:
-      shop serve --bind 127.0.0.1:8000 --workers 2
+      shop serve --bind 127.0.0.1:8000 --workers 2 --threads 8
     """
     from shop.services.migrations import migrate as run
 
@@ -210,9 +217,11 @@ def serve(ctx: click.Context, bind: str, workers: int) -> None:
     system.close_connection()
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     env = {**os.environ, "SHOP_DATABASE": str(settings.database)}
-    click.echo(f"serving {settings.database} on http://{bind} with {workers} worker(s)")
-    argv = [gunicorn, "--bind", bind, "--workers", str(workers), "--access-logfile", "-",
-            "shop.api:create_app()"]
+    click.echo(f"serving {settings.database} on http://{bind} with {workers} worker(s) "
+               f"x {threads} thread(s)")
+    argv = [gunicorn, "--bind", bind, "--workers", str(workers),
+            "--worker-class", "gthread", "--threads", str(threads),
+            "--timeout", str(timeout), "--access-logfile", "-", "shop.api:create_app()"]
     os.execvpe(argv[0], argv, env)
 
 

@@ -43,3 +43,36 @@ def test_every_setting_is_documented() -> None:
     config = (ROOT / "shop" / "config.py").read_text()
     for name in set(re.findall(r'"(SHOP_[A-Z_]+)"', config)):
         assert name in readme, f"{name} is not in the README's settings table"
+
+
+def test_every_benchmark_has_help_and_is_listed_in_the_readme() -> None:
+    import subprocess
+    import sys
+
+    readme = (ROOT / "README.md").read_text()
+    for script in sorted((ROOT / "benchmarks").glob("[a-z]*.py")):
+        result = subprocess.run([sys.executable, str(script), "--help"], capture_output=True,
+                                text=True, timeout=60, cwd=ROOT)
+        assert result.returncode == 0, (script.name, result.stderr)
+        assert "usage:" in result.stdout and "python benchmarks/" in result.stdout
+        assert f"benchmarks/{script.name}" in readme, f"{script.name} is not in the README"
+
+
+def test_every_command_is_in_the_readme() -> None:
+    from click import Group
+
+    from shop.cli import main
+
+    readme = (ROOT / "README.md").read_text()
+
+    def names(group: Group, prefix: str) -> list[str]:
+        out = []
+        for name, command in group.commands.items():
+            if isinstance(command, Group):
+                out.extend(names(command, f"{prefix}{name} "))
+            else:
+                out.append(f"{prefix}{name}")
+        return out
+
+    for command in names(main, "shop "):
+        assert f"`{command}" in readme, f"{command} is not in the README's commands table"

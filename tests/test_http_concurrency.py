@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -16,13 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import running_shop
+
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _post(url: str, body: dict) -> int:
@@ -38,26 +30,8 @@ def _post(url: str, body: dict) -> int:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     db_path = tmp_path / "served.db"
-    port = _free_port()
-    shop = Path(sys.executable).with_name("shop")
-    proc = subprocess.Popen(
-        [str(shop), "--database", str(db_path), "serve", "--bind", f"127.0.0.1:{port}",
-         "--workers", "3"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):  # up to ~20 s for gunicorn to boot
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("gunicorn did not start: " + proc.stderr.read1().decode())
+    with running_shop(db_path, workers=3) as base:
         yield base, db_path
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_concurrent_registrations_of_one_email_make_one_account(server) -> None:

@@ -77,3 +77,22 @@ def test_search_reads_the_full_text_index_and_products_by_key(catalogue_db) -> N
     assert any("VIRTUAL TABLE INDEX" in step for step in plan), plan
     assert any("USING INTEGER PRIMARY KEY" in step for step in plan), plan
     assert not any(step.startswith("SCAN t1") for step in plan), plan
+
+
+@pytest.mark.parametrize(("low", "high", "index", "sorts"), [
+    (500, 60_000, "products_status_created_at", False),  # wide: walk newest-first, filter
+    (2_000, 2_050, "products_status_price_cents", True),  # narrow: read it, sort < 1000 rows
+])
+def test_a_price_range_in_newest_order_takes_the_bounded_plan(catalogue_db, low, high, index,
+                                                              sorts) -> None:
+    init_database(catalogue_db)
+    query = ProductQuery(min_price_cents=low, max_price_cents=high)
+    in_range = database.execute_sql(
+        "SELECT count(*) FROM products WHERE status = 'active' AND price_cents BETWEEN ? AND ?",
+        (low, high)).fetchone()[0]
+    assert (in_range >= catalogue.WIDE_PRICE_RANGE) != sorts
+    plan = _plan(query)
+    assert f"USING INDEX {index} " in plan[0], plan
+    assert any("TEMP B-TREE" in step for step in plan) == sorts
+    page = catalogue.list_products(query)
+    assert page.items and all(low <= p["price_cents"] <= high for p in page.items)

@@ -68,16 +68,44 @@ def search_expression(text: str) -> str | None:
     return " ".join(quoted)
 
 
-def _filtered(query: ProductQuery) -> peewee.ModelSelect:
+# A price range read in newest order: below this many rows in the range, read the range by
+# price and sort it; above, walk newest-first and filter (20 hits come within a few hundred
+# rows). Either way a page costs a bounded amount, whatever the range.
+WIDE_PRICE_RANGE = 1000
+
+
+def _price_column(query: ProductQuery) -> peewee.Node:
+    """``price_cents``, or ``+price_cents`` (which SQLite will not use an index for) when
+    a wide price range is read in newest order: the planner's statistics know nothing of
+    how prices spread, and would read and sort the whole range."""
+    probe = price_probe(query)
+    if probe is None or probe.scalar() < WIDE_PRICE_RANGE:
+        return Product.price_cents
+    return peewee.NodeList((peewee.SQL("+"), Product.price_cents), glue="")
+
+
+def price_probe(query: ProductQuery) -> peewee.ModelSelect | None:
+    """How many rows a price range in newest order holds, counting no further than
+    WIDE_PRICE_RANGE (a bounded walk of the price index); None for other shapes."""
+    ranged = query.min_price_cents is not None or query.max_price_cents is not None
+    if not ranged or query.q is not None or query.effective_sort != "newest":
+        return None
+    rows = (_filtered(query, Product.price_cents).select(peewee.SQL("1"))
+            .limit(WIDE_PRICE_RANGE))
+    return Product.select(peewee.fn.count(peewee.SQL("*"))).from_(rows)
+
+
+def _filtered(query: ProductQuery, price: peewee.Node | None = None) -> peewee.ModelSelect:
+    price = price if price is not None else Product.price_cents
     select = Product.select().where(Product.status == query.status)
     for name in ("category", "brand", "size", "condition"):
         value = getattr(query, name)
         if value is not None:
             select = select.where(getattr(Product, name) == value)
     if query.min_price_cents is not None:
-        select = select.where(Product.price_cents >= query.min_price_cents)
+        select = select.where(price >= query.min_price_cents)
     if query.max_price_cents is not None:
-        select = select.where(Product.price_cents <= query.max_price_cents)
+        select = select.where(price <= query.max_price_cents)
     if query.featured is not None:
         # A literal, not a parameter: only `featured = 1` can use the partial index.
         select = select.where(Product.featured == peewee.SQL("1" if query.featured else "0"))
@@ -127,7 +155,7 @@ def page_select(query: ProductQuery, *, limit: int = DEFAULT_LIMIT,
     searchable word. Tests and benchmarks EXPLAIN exactly this."""
     sort = query.effective_sort
     after = decode_cursor(cursor, f"products:{sort}", _sort_key(sort)) if cursor else None
-    select = _filtered(query)
+    select = _filtered(query, _price_column(query))
     if query.q is None:
         return _keyset_query(select, sort, after, limit)
     expression = search_expression(query.q)

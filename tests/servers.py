@@ -1,0 +1,48 @@
+"""A real ``shop serve`` (gunicorn) on 127.0.0.1, for HTTP tests and benchmarks."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_shop(db_path: Path, *, workers: int = 2, threads: int = 8,
+                 extra: tuple[str, ...] = ()) -> Iterator[str]:
+    """Start ``shop serve`` on a free loopback port; yield its base URL; stop it after."""
+    port = free_port()
+    shop = Path(sys.executable).with_name("shop")
+    proc = subprocess.Popen(
+        [str(shop), "--database", str(db_path), "serve", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--threads", str(threads), *extra],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):  # up to ~30 s for gunicorn to boot
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError("shop serve exited: "
+                                       + proc.stderr.read().decode()) from None
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("gunicorn did not start")
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
