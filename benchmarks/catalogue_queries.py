@@ -96,14 +96,13 @@ def main() -> None:
         for name, query in SHAPES.items():
             page_cursor = cursor if query is None else None
             query = query or ProductQuery()
-            select = catalogue.page_select(query, cursor=page_cursor)
-            sql, params = select.sql()
+            statement = catalogue.page_statement(query, cursor=page_cursor)
+            sql, params = statement.sql, list(statement.params)
             # A price range in newest order first probes the range (bounded): time it too.
             probe = catalogue.price_probe(query)
             if probe is not None:
-                probe_sql, probe_params = probe.sql()
-                sql = f"SELECT * FROM ({probe_sql}) LEFT JOIN ({sql}) ON 1"
-                params = [*probe_params, *params]
+                sql = f"SELECT * FROM ({probe.sql}) LEFT JOIN ({sql}) ON 1"
+                params = [*probe.params, *params]
             plan = " | ".join(r[3] for r in raw.execute(f"EXPLAIN QUERY PLAN {sql}", params))
             stmt = _time(lambda s=sql, p=params: raw.execute(s, p).fetchall(), args.runs)
             svc = _time(lambda q=query, c=page_cursor: catalogue.list_products(q, cursor=c),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import peewee
 from peewee import Check
-from playhouse.sqlite_ext import RowIDField
 
 from shop.models.base import BaseModel, JSONField, UtcDateTimeField, flag, json_text, one_of
 from shop.models.enums import CONDITIONS, PRODUCT_STATUSES
@@ -62,7 +61,9 @@ Product.add_index(peewee.ModelIndex(
 class Image(BaseModel):
     """The only source of truth for pictures: belongs to a product or to a submission."""
 
-    product = peewee.ForeignKeyField(Product, null=True, on_delete="CASCADE", backref="images")
+    # index=False: (product_id, position) below serves the key and the display order.
+    product = peewee.ForeignKeyField(Product, null=True, on_delete="CASCADE", backref="images",
+                                     index=False)
     submission = peewee.ForeignKeyField(SellSubmission, null=True, on_delete="CASCADE",
                                         backref="images")
     cloudflare_id = peewee.TextField(constraints=[Check("length(cloudflare_id) >= 1")])
@@ -74,15 +75,5 @@ class Image(BaseModel):
     class Meta:
         table_name = "images"
         constraints = [Check("(product_id IS NULL) <> (submission_id IS NULL)")]
+        indexes = ((("product", "position"), False),)
 
-
-class ProductSearch(BaseModel):
-    """Read side of the FTS5 index ``products_fts`` (created in models/sql.py, not here)."""
-
-    rowid = RowIDField()
-    # FTS5's hidden columns: the one named after the table takes MATCH; rank is bm25().
-    document = peewee.BareField(column_name="products_fts")
-    rank = peewee.BareField()
-
-    class Meta:
-        table_name = "products_fts"

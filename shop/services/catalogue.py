@@ -9,6 +9,7 @@ through as query syntax.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -16,23 +17,37 @@ from typing import Any
 import peewee
 
 from shop import clock
-from shop.db import write_transaction
+from shop.db import database, write_transaction
 from shop.errors import Conflict, NotFound
 from shop.models import Image, Product
-from shop.models.catalog import ProductSearch
 from shop.services.pagination import DEFAULT_LIMIT, Page, decode_cursor, page_of
 from shop.services.refusals import refusal
 
 # sort name -> the key columns, and whether they run descending.
-SORTS: dict[str, tuple[tuple[peewee.Field, ...], bool]] = {
-    "newest": ((Product.created_at, Product.id), True),
-    "price_asc": ((Product.price_cents, Product.id), False),
-    "price_desc": ((Product.price_cents, Product.id), True),
+SORTS: dict[str, tuple[tuple[str, str], bool]] = {
+    "newest": (("p.created_at", "p.id"), True),
+    "price_asc": (("p.price_cents", "p.id"), False),
+    "price_desc": (("p.price_cents", "p.id"), True),
 }
 RELEVANCE = "relevance"
 MAX_SEARCH_TERMS = 16
 _TERM = re.compile(r"[^\W_]+", re.UNICODE)  # letters and digits, as FTS5's unicode61 sees them
-_RANK = ProductSearch.rank
+# A price range read in newest order: below this many rows in the range, read the range by
+# price and sort it; above, walk newest-first and filter (20 hits come within a few hundred
+# rows). Either way a page costs a bounded amount, whatever the range.
+WIDE_PRICE_RANGE = 1000
+
+# The hot path of the shop is written out as SQL: building it with the ORM cost more than
+# running it. A product's images come along as JSON from a correlated subquery (a range
+# read of images (product_id, position)), so a page is one statement.
+_COLUMNS = ("id", "sku", "title", "description", "brand", "category", "size", "condition",
+            "price_cents", "status", "stock_quantity", "featured", "created_at",
+            "updated_at")
+_IMAGE_JSON = ("json_object('id', i.id, 'cloudflare_id', i.cloudflare_id, 'url', i.url, "
+               "'variants', json(i.variants), 'position', i.position)")
+_SELECT = (f"SELECT {', '.join('p.' + c for c in _COLUMNS)}, "
+           f"(SELECT json_group_array({_IMAGE_JSON}) FROM (SELECT * FROM images AS i "
+           "WHERE i.product_id = p.id ORDER BY i.position, i.id) AS i) AS images")
 
 
 @dataclass(frozen=True)
@@ -57,6 +72,12 @@ class ProductQuery:
         return RELEVANCE if self.q is not None else "newest"
 
 
+@dataclass(frozen=True)
+class Statement:
+    sql: str
+    params: tuple[Any, ...]
+
+
 def search_expression(text: str) -> str | None:
     """User text as a safe FTS5 query: each word a quoted term, all required, the last one
     a prefix (search as you type). None when the text has no searchable word."""
@@ -68,125 +89,110 @@ def search_expression(text: str) -> str | None:
     return " ".join(quoted)
 
 
-# A price range read in newest order: below this many rows in the range, read the range by
-# price and sort it; above, walk newest-first and filter (20 hits come within a few hundred
-# rows). Either way a page costs a bounded amount, whatever the range.
-WIDE_PRICE_RANGE = 1000
+def _conditions(query: ProductQuery, price: str = "p.price_cents") -> tuple[list[str], list]:
+    where, params = ["p.status = ?"], [query.status]
+    for name in ("category", "brand", "size", "condition"):
+        value = getattr(query, name)
+        if value is not None:
+            where.append(f"p.{name} = ?")
+            params.append(value)
+    if query.min_price_cents is not None:
+        where.append(f"{price} >= ?")
+        params.append(query.min_price_cents)
+    if query.max_price_cents is not None:
+        where.append(f"{price} <= ?")
+        params.append(query.max_price_cents)
+    if query.featured is not None:
+        # A literal, not a parameter: only `featured = 1` can use the partial index.
+        where.append("p.featured = 1" if query.featured else "p.featured = 0")
+    return where, params
 
 
-def _price_column(query: ProductQuery) -> peewee.Node:
-    """``price_cents``, or ``+price_cents`` (which SQLite will not use an index for) when
-    a wide price range is read in newest order: the planner's statistics know nothing of
-    how prices spread, and would read and sort the whole range."""
-    probe = price_probe(query)
-    if probe is None or probe.scalar() < WIDE_PRICE_RANGE:
-        return Product.price_cents
-    return peewee.NodeList((peewee.SQL("+"), Product.price_cents), glue="")
-
-
-def price_probe(query: ProductQuery) -> peewee.ModelSelect | None:
+def price_probe(query: ProductQuery) -> Statement | None:
     """How many rows a price range in newest order holds, counting no further than
     WIDE_PRICE_RANGE (a bounded walk of the price index); None for other shapes."""
     ranged = query.min_price_cents is not None or query.max_price_cents is not None
     if not ranged or query.q is not None or query.effective_sort != "newest":
         return None
-    rows = (_filtered(query, Product.price_cents).select(peewee.SQL("1"))
-            .limit(WIDE_PRICE_RANGE))
-    return Product.select(peewee.fn.count(peewee.SQL("*"))).from_(rows)
+    where, params = _conditions(query)
+    return Statement(f"SELECT count(*) FROM (SELECT 1 FROM products AS p WHERE "
+                     f"{' AND '.join(where)} LIMIT {WIDE_PRICE_RANGE})", tuple(params))
 
 
-def _filtered(query: ProductQuery, price: peewee.Node | None = None) -> peewee.ModelSelect:
-    price = price if price is not None else Product.price_cents
-    select = Product.select().where(Product.status == query.status)
-    for name in ("category", "brand", "size", "condition"):
-        value = getattr(query, name)
-        if value is not None:
-            select = select.where(getattr(Product, name) == value)
-    if query.min_price_cents is not None:
-        select = select.where(price >= query.min_price_cents)
-    if query.max_price_cents is not None:
-        select = select.where(price <= query.max_price_cents)
-    if query.featured is not None:
-        # A literal, not a parameter: only `featured = 1` can use the partial index.
-        select = select.where(Product.featured == peewee.SQL("1" if query.featured else "0"))
-    return select
+def _price_column(query: ProductQuery) -> str:
+    """``p.price_cents``, or ``+p.price_cents`` (which SQLite will not use an index for)
+    when a wide price range is read in newest order: the planner's statistics know nothing
+    of how prices spread, and would read and sort the whole range."""
+    probe = price_probe(query)
+    if probe is None:
+        return "p.price_cents"
+    (count,) = database.execute_sql(probe.sql, probe.params).fetchone()
+    return "+p.price_cents" if count >= WIDE_PRICE_RANGE else "p.price_cents"
 
 
-def _keyset_query(select: peewee.ModelSelect, sort: str, after: list[Any] | None,
-                  limit: int) -> peewee.ModelSelect:
-    columns, descending = SORTS[sort]
-    if after is not None:
-        key, bound = peewee.Tuple(*columns), peewee.Tuple(*after)
-        select = select.where(key < bound if descending else key > bound)
-    order = [c.desc() if descending else c.asc() for c in columns]
-    return select.order_by(*order).limit(limit + 1)
-
-
-def _matching(select: peewee.ModelSelect, expression: str) -> peewee.ModelSelect:
-    return (select.join(ProductSearch, on=(ProductSearch.rowid == Product.id))
-            .where(peewee.Expression(ProductSearch.document, "MATCH", expression)))
-
-
-def _search_query(select: peewee.ModelSelect, expression: str, after: list[Any] | None,
-                  limit: int) -> peewee.ModelSelect:
-    select = _matching(select, expression).select_extend(_RANK.alias("search_rank"))
-    if after is not None:
-        select = select.where(peewee.Tuple(_RANK, Product.id) > peewee.Tuple(*after))
-    return select.order_by(_RANK, Product.id).limit(limit + 1)
-
-
-def _sort_key(sort: str) -> tuple[type, ...]:
+def _sort_types(sort: str) -> tuple[type, ...]:
     if sort == RELEVANCE:
         return (float, int)
     return (str if sort == "newest" else int, int)
 
 
-def _key_of(sort: str, product: Product) -> list[Any]:
-    if sort == RELEVANCE:
-        return [product.search_rank, product.id]
-    if sort == "newest":
-        return [clock.to_text(product.created_at), product.id]
-    return [product.price_cents, product.id]
-
-
-def page_select(query: ProductQuery, *, limit: int = DEFAULT_LIMIT,
-                cursor: str | None = None) -> peewee.ModelSelect | None:
+def page_statement(query: ProductQuery, *, limit: int = DEFAULT_LIMIT,
+                   cursor: str | None = None) -> Statement | None:
     """The one statement that reads a page (``limit + 1`` rows); None when a search has no
     searchable word. Tests and benchmarks EXPLAIN exactly this."""
     sort = query.effective_sort
-    after = decode_cursor(cursor, f"products:{sort}", _sort_key(sort)) if cursor else None
-    select = _filtered(query, _price_column(query))
-    if query.q is None:
-        return _keyset_query(select, sort, after, limit)
-    expression = search_expression(query.q)
-    if expression is None:
-        return None
+    after = decode_cursor(cursor, f"products:{sort}", _sort_types(sort)) if cursor else None
+    where, params = _conditions(query, _price_column(query))
+    select, source = _SELECT, "products AS p"
+    if query.q is not None:
+        expression = search_expression(query.q)
+        if expression is None:
+            return None
+        source += " JOIN products_fts ON products_fts.rowid = p.id"
+        where.append("products_fts MATCH ?")
+        params.append(expression)
     if sort == RELEVANCE:
-        return _search_query(select, expression, after, limit)
-    return _keyset_query(_matching(select, expression), sort, after, limit)
+        select += ", products_fts.rank AS search_rank"
+        columns, descending = ("products_fts.rank", "p.id"), False
+    else:
+        columns, descending = SORTS[sort]
+    if after is not None:
+        where.append(f"({', '.join(columns)}) {'<' if descending else '>'} (?, ?)")
+        params.extend(after)
+    direction = " DESC" if descending else ""
+    order = ", ".join(c + direction for c in columns)
+    sql = f"{select} FROM {source} WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
+    return Statement(sql, (*params, limit + 1))
+
+
+def _product(row: dict[str, Any]) -> dict[str, Any]:
+    product = {c: row[c] for c in _COLUMNS}
+    product["featured"] = bool(product["featured"])
+    product["images"] = json.loads(row["images"])
+    return product
+
+
+def _rows(statement: Statement) -> list[dict[str, Any]]:
+    cursor = database.execute_sql(statement.sql, statement.params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _key_of(sort: str, row: dict[str, Any]) -> list[Any]:
+    if sort == RELEVANCE:
+        return [row["search_rank"], row["id"]]
+    return [row["created_at" if sort == "newest" else "price_cents"], row["id"]]
 
 
 def list_products(query: ProductQuery, *, limit: int = DEFAULT_LIMIT,
                   cursor: str | None = None) -> Page[dict[str, Any]]:
     """One page of products matching ``query``, in its sort order."""
-    select = page_select(query, limit=limit, cursor=cursor)
-    if select is None:
+    statement = page_statement(query, limit=limit, cursor=cursor)
+    if statement is None:
         return Page([], None)
     sort = query.effective_sort
-    page = page_of(list(select.objects()), limit, lambda p: _key_of(sort, p),
-                   f"products:{sort}")
-    return Page(_with_images(page.items), page.next_cursor)
-
-
-def _with_images(products: list[Product]) -> list[dict[str, Any]]:
-    """Products as plain data with their images: one query for the whole page."""
-    images: dict[int, list[dict[str, Any]]] = {p.id: [] for p in products}
-    if products:
-        rows = (Image.select().where(Image.product.in_(list(images)))
-                .order_by(Image.product, Image.position, Image.id))
-        for image in rows:
-            images[image.product_id].append(image_data(image))
-    return [product_data(p, images[p.id]) for p in products]
+    page = page_of(_rows(statement), limit, lambda r: _key_of(sort, r), f"products:{sort}")
+    return Page([_product(r) for r in page.items], page.next_cursor)
 
 
 def image_data(image: Image) -> dict[str, Any]:
@@ -194,23 +200,17 @@ def image_data(image: Image) -> dict[str, Any]:
             "variants": image.variants, "position": image.position}
 
 
-def product_data(product: Product, images: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "id": product.id, "sku": product.sku, "title": product.title,
-        "description": product.description, "brand": product.brand,
-        "category": product.category, "size": product.size, "condition": product.condition,
-        "price_cents": product.price_cents, "status": product.status,
-        "stock_quantity": product.stock_quantity, "featured": bool(product.featured),
-        "images": images, "created_at": product.created_at, "updated_at": product.updated_at,
-    }
+def _fetch(product_id: int) -> dict[str, Any] | None:
+    rows = _rows(Statement(f"{_SELECT} FROM products AS p WHERE p.id = ?", (product_id,)))
+    return _product(rows[0]) if rows else None
 
 
 def get_product(product_id: int, *, include_unpublished: bool = False) -> dict[str, Any]:
     """One product with its images; 404 for a product a shopper may not see."""
-    product = Product.get_or_none(Product.id == product_id)
-    if product is None or (product.status != "active" and not include_unpublished):
+    product = _fetch(product_id)
+    if product is None or (product["status"] != "active" and not include_unpublished):
         raise NotFound("no such product")
-    return _with_images([product])[0]
+    return product
 
 
 EDITABLE = ("sku", "title", "description", "brand", "category", "size", "condition",
@@ -223,11 +223,11 @@ def create_product(fields: dict[str, Any]) -> dict[str, Any]:
     values = {k: v for k, v in fields.items() if k in EDITABLE}
     with write_transaction():
         try:
-            with Product._meta.database.atomic():
+            with database.atomic():
                 product = Product.create(**values, created_at=now, updated_at=now)
         except peewee.IntegrityError as exc:
             raise refusal(exc, Product) from exc
-        return _with_images([product])[0]
+        return _fetch(product.id)
 
 
 def update_product(product_id: int, changes: dict[str, Any]) -> dict[str, Any]:
@@ -243,12 +243,12 @@ def update_product(product_id: int, changes: dict[str, Any]) -> dict[str, Any]:
                            details={"fields": {"sku": "fixed after the first stock move"}})
         if changes:
             try:
-                with Product._meta.database.atomic():
+                with database.atomic():
                     (Product.update(**changes, updated_at=clock.now())
                      .where(Product.id == product_id).execute())
             except peewee.IntegrityError as exc:
                 raise refusal(exc, Product) from exc
-        return _with_images([Product.get_by_id(product_id)])[0]
+        return _fetch(product_id)
 
 
 def add_image(product_id: int, cloudflare_id: str, url: str,

@@ -21,6 +21,7 @@ from peewee_migrate import Migrator, Router
 
 from shop.db import database, foreign_key_problems, write_transaction
 from shop.errors import ShopError
+from shop.services.system import refresh_statistics
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 log = logging.getLogger(__name__)
@@ -102,9 +103,12 @@ def migrate(migrations_dir: Path | None = None, *,
             return []
         database.pragma("foreign_keys", 0)
         try:
-            return r.run()
+            applied = r.run()
         finally:
             database.pragma("foreign_keys", 1)
+        if applied:  # new indexes have no statistics yet; without them plans go wrong
+            refresh_statistics(full=True)
+        return applied
     except peewee.DatabaseError as exc:
         raise MigrationError(f"cannot migrate {database.database}: {exc}") from exc
 

@@ -29,8 +29,22 @@ def configure(settings: Settings) -> Settings:
 
 
 def close_connection() -> None:
-    """Close this thread's connection, rolling back anything left open by mistake."""
-    if not database.is_closed():
+    """Close this thread's connection, rolling back anything left open by mistake.
+
+    First ``PRAGMA optimize``, as SQLite advises for short-lived connections: it analyses
+    only tables whose statistics the queries on this connection lacked (about 30 µs when
+    there is nothing to do). It never waits for the write lock: if another writer holds
+    it, the statistics are refreshed by a later close instead.
+    """
+    if database.is_closed():
+        return
+    try:
+        if not database.in_transaction():
+            database.execute_sql("PRAGMA busy_timeout = 0")
+            refresh_statistics()
+    except peewee.DatabaseError:
+        pass  # locked, or a broken file that /healthz reports: nothing to refresh here
+    finally:
         database.close()
 
 

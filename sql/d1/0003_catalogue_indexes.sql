@@ -26,3 +26,7 @@ CREATE INDEX "products_status_size_created_at" ON "products" ("status", "size", 
 CREATE INDEX "products_status_size_price_cents" ON "products" ("status", "size", "price_cents");
 
 CREATE INDEX "products_featured_status_created_at" ON "products" ("status", "created_at") WHERE featured = 1;
+
+DROP INDEX "images_product_id";
+
+CREATE INDEX "images_product_id_position" ON "images" ("product_id", "position");
