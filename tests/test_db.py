@@ -92,3 +92,14 @@ def test_concurrent_writers_wait_for_each_other_instead_of_failing(db) -> None:
 
     assert _in_threads(bump, 4) == []
     assert database.execute_sql("SELECT n FROM counter").fetchone()[0] == 80
+
+
+def test_a_pooled_connection_keeps_its_busy_timeout_after_a_request(app, client) -> None:
+    """close_connection() lowers the busy timeout for PRAGMA optimize; the connection then
+    goes back to the pool, and the next request must wait for locks as usual."""
+    from shop.services import system
+
+    assert client.get("/api/products").status_code == 200
+    assert database.execute_sql("PRAGMA busy_timeout").fetchone()[0] >= 5000
+    system.close_connection()
+    assert database.execute_sql("PRAGMA busy_timeout").fetchone()[0] >= 5000

@@ -7,11 +7,12 @@ transaction inside a service.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import peewee
 
 from shop.config import Settings, set_settings
-from shop.db import database, init_database
+from shop.db import busy_timeout_pragma, database, init_database
 from shop.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,10 @@ def close_connection() -> None:
     try:
         if not database.in_transaction():
             database.execute_sql("PRAGMA busy_timeout = 0")
-            refresh_statistics()
+            try:
+                refresh_statistics()
+            finally:  # the connection goes back to the pool for the next request
+                database.execute_sql(busy_timeout_pragma())
     except peewee.DatabaseError:
         pass  # locked, or a broken file that /healthz reports: nothing to refresh here
     finally:
@@ -62,7 +66,11 @@ def refresh_statistics(*, full: bool = False) -> None:
 
 
 def database_ok() -> bool:
-    """True when the database answers a trivial query (for /healthz)."""
+    """True when the database file is there and answers a trivial query (for /healthz).
+    The file is looked at too: a pooled connection keeps working on a deleted file."""
+    if not Path(database.database).is_file():
+        log.error("database file %s is missing", database.database)
+        return False
     try:
         database.execute_sql("SELECT 1").fetchone()
     except peewee.DatabaseError:
