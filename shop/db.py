@@ -19,7 +19,7 @@ from pathlib import Path
 import peewee
 from playhouse.pool import PooledSqliteDatabase
 
-from shop.errors import Busy
+from shop.errors import Busy, refused
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 # A pooled connection is replaced after this long, so none lives for ever.
@@ -77,11 +77,14 @@ def write_transaction() -> Iterator[None]:
     A DEFERRED transaction that reads and then writes fails at once with "database is
     locked" on the lock upgrade, whatever the busy timeout; IMMEDIATE waits up to the
     busy timeout instead. A lock held longer than that becomes :class:`Busy` (HTTP 503
-    with Retry-After), never a 500. Nested calls become savepoints.
+    with Retry-After), never a 500; a row the schema refuses becomes a 4xx naming the
+    field (:func:`shop.errors.refused`). Nested calls become savepoints.
     """
     try:
         with database.atomic("IMMEDIATE"):
             yield
+    except (peewee.IntegrityError, sqlite3.IntegrityError) as exc:
+        raise refused(str(exc)) from exc
     except (peewee.OperationalError, sqlite3.OperationalError) as exc:
         if _is_lock_error(exc):
             raise Busy("the shop is busy; try again in a moment", retry_after=1) from exc

@@ -5,6 +5,7 @@ Codes are stable snake_case strings that clients may branch on; messages are for
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -84,3 +85,36 @@ class StorageError(ShopError):
 
 class Internal(ShopError):
     code, status = "internal", 500
+
+
+_NOT_COLUMNS = {"and", "or", "not", "in", "is", "null", "between", "like", "glob", "case",
+                "when", "then", "else", "end", "length", "lower", "upper", "trim", "json_valid",
+                "coalesce", "abs", "typeof"}
+
+
+def refused(message: str) -> ShopError:
+    """A write the database refused, as a 4xx that names the field.
+
+    Validation at the edge catches bad input first; this is the backstop for what only the
+    schema knows (UNIQUE, and CHECKs written for every writer). SQLite's message names the
+    column of a UNIQUE or NOT NULL, and quotes a CHECK's expression, whose first column is
+    the field. A duplicate is a 409; anything else a 400, never a 500.
+    """
+    unique = re.search(r"UNIQUE constraint failed: ([\w.]+(?:, [\w.]+)*)", message)
+    if unique:
+        field = unique.group(1).split(", ")[-1].split(".")[-1]
+        return Conflict(f"{field} is already taken", details={"fields": {field: "taken"}})
+    required = re.search(r"NOT NULL constraint failed: \w+\.(\w+)", message)
+    if required:
+        field = required.group(1)
+        return Invalid(f"{field} is required", details={"fields": {field: "required"}})
+    check = re.search(r"CHECK constraint failed: (.*)", message)
+    if check:
+        names = [n for n in re.findall(r"\b([a-z_][a-z0-9_]*)\b(?!\s*\()", check.group(1))
+                 if n not in _NOT_COLUMNS]
+        field = names[0] if names else "body"
+        return Invalid(f"{field} is not allowed", details={"fields": {field: "not allowed"}})
+    if "FOREIGN KEY constraint failed" in message:
+        return Invalid("the request refers to something that does not exist",
+                       details={"fields": {"body": "unknown reference"}})
+    return Invalid("the shop cannot store this", details={"fields": {"body": message[:200]}})

@@ -23,9 +23,11 @@ from shop.errors import Invalid
 
 
 class RequestModel(BaseModel):
-    """Base for request bodies: strict types, unknown fields refused."""
+    """Base for request bodies: strict types, unknown fields refused. Nothing is stripped:
+    lengths and patterns are checked on the value as sent, so the OpenAPI document (made
+    from the same constraints) says exactly what is accepted."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class QueryModel(BaseModel):

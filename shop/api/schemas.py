@@ -11,12 +11,32 @@ from shop import clock
 from shop.api.routing import QueryModel, RequestModel, ResponseModel
 
 UtcTime = Annotated[datetime, PlainSerializer(clock.to_text, return_type=str, when_used="json")]
+
+# --- text rules ---------------------------------------------------------------------------
+# Control characters are refused in the pattern itself, so the OpenAPI document states the
+# rule that validation applies; nothing is stripped before lengths are checked.
+_LINE = r"[^\x00-\x1f\x7f]"
+_MULTILINE = r"[^\x00-\x08\x0b-\x1f\x7f]"  # tab and newline allowed
+
+
+def line(max_length: int, *, required: bool = False) -> type[str]:
+    """One line of text, no control characters; ``required``: at least one non-space."""
+    pattern = rf"^{_LINE}*[^\s\x00-\x1f\x7f]{_LINE}*$" if required else rf"^{_LINE}*$"
+    return Annotated[str, StringConstraints(  # type: ignore[return-value]
+        min_length=1 if required else 0, max_length=max_length, pattern=pattern)]
+
+
+def multiline(max_length: int) -> type[str]:
+    return Annotated[str, StringConstraints(  # type: ignore[return-value]
+        max_length=max_length, pattern=rf"^{_MULTILINE}*$")]
+
+
+
 Email = Annotated[str, StringConstraints(min_length=3, max_length=254,
-                                         pattern=r"^[^@\s]+@[^@\s]+$")]
-Password = Annotated[str, StringConstraints(min_length=10, max_length=200,
-                                            strip_whitespace=False)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Optional200 = Annotated[str, StringConstraints(max_length=200)] | None
+                                         pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$")]
+# Any characters: a password is hashed, never shown or stored as text.
+Password = Annotated[str, StringConstraints(min_length=10, max_length=200)]
+Name = line(200, required=True)
 
 
 class RegisterIn(RequestModel):
@@ -27,8 +47,7 @@ class RegisterIn(RequestModel):
 
 class LoginIn(RequestModel):
     email: Email
-    password: Annotated[str, StringConstraints(min_length=1, max_length=200,
-                                               strip_whitespace=False)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 class PasswordResetIn(RequestModel):
@@ -36,17 +55,17 @@ class PasswordResetIn(RequestModel):
 
 
 class PasswordResetConfirmIn(RequestModel):
-    token: Annotated[str, StringConstraints(min_length=10, max_length=200)]
+    token: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{10,200}$")]
     password: Password
 
 
 class AddressIn(RequestModel):
     name: Name
-    line1: Name
-    line2: Optional200 = None
-    city: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    county: Optional200 = None
-    eircode: Annotated[str, StringConstraints(max_length=10)] | None = None
+    line1: line(200, required=True)
+    line2: line(200) | None = None
+    city: line(100, required=True)
+    county: line(200) | None = None
+    eircode: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9 ]{1,10}$")] | None = None
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = "IE"
 
 
@@ -93,29 +112,8 @@ class HealthOut(ResponseModel):
     database: Literal["ok", "error"]
 
 
-# --- text rules shared by the catalogue (and later routes) ---------------------------------
-# Control characters are refused in the pattern itself, so the OpenAPI document states the
-# rule that validation applies; nothing is stripped before lengths are checked.
-_LINE = r"[^\x00-\x1f\x7f]"
-_MULTILINE = r"[^\x00-\x08\x0b-\x1f\x7f]"  # tab and newline allowed
-
-
-def line(max_length: int, *, required: bool = False) -> type[str]:
-    """One line of text, no control characters; ``required``: at least one non-space."""
-    pattern = rf"^{_LINE}*[^\s\x00-\x1f\x7f]{_LINE}*$" if required else rf"^{_LINE}*$"
-    return Annotated[str, StringConstraints(  # type: ignore[return-value]
-        min_length=1 if required else 0, max_length=max_length, pattern=pattern,
-        strip_whitespace=False)]
-
-
-def multiline(max_length: int) -> type[str]:
-    return Annotated[str, StringConstraints(  # type: ignore[return-value]
-        max_length=max_length, pattern=rf"^{_MULTILINE}*$", strip_whitespace=False)]
-
-
-Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,40}$", strip_whitespace=False)]
-Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
-                                       strip_whitespace=False)]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,40}$")]
+Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 Condition = Literal["new", "like_new", "good", "fair"]
 ProductStatus = Literal["draft", "active", "sold_out", "archived"]
 PriceCents = Annotated[int, Field(ge=1, le=100_000_000)]
@@ -204,10 +202,8 @@ class ProductPatchIn(RequestModel):
 
 
 class ImageIn(RequestModel):
-    cloudflare_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:/-]{1,200}$",
-                                                    strip_whitespace=False)]
-    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s\x00-\x1f\x7f]{1,1990}$",
-                                          strip_whitespace=False)]
+    cloudflare_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:/-]{1,200}$")]
+    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s\x00-\x1f\x7f]{1,1990}$")]
     variants: Annotated[list[Slug], Field(max_length=20)] = Field(default_factory=list)
 
 

@@ -21,7 +21,6 @@ from shop.db import database, write_transaction
 from shop.errors import Conflict, NotFound
 from shop.models import Image, Product
 from shop.services.pagination import DEFAULT_LIMIT, Page, decode_cursor, page_of
-from shop.services.refusals import refusal
 
 # sort name -> the key columns, and whether they run descending.
 SORTS: dict[str, tuple[tuple[str, str], bool]] = {
@@ -227,12 +226,8 @@ def create_product(fields: dict[str, Any]) -> dict[str, Any]:
     """A new product with no stock (stock arrives as ledger rows); 409 for a taken sku."""
     now = clock.now()
     values = {k: v for k, v in fields.items() if k in EDITABLE}
-    with write_transaction():
-        try:
-            with database.atomic():
-                product = Product.create(**values, created_at=now, updated_at=now)
-        except peewee.IntegrityError as exc:
-            raise refusal(exc, Product) from exc
+    with write_transaction():  # a taken sku is a 409 naming it (errors.refused)
+        product = Product.create(**values, created_at=now, updated_at=now)
         return _fetch(product.id)
 
 
@@ -248,12 +243,8 @@ def update_product(product_id: int, changes: dict[str, Any]) -> dict[str, Any]:
             raise Conflict("the sku cannot change once stock has moved",
                            details={"fields": {"sku": "fixed after the first stock move"}})
         if changes:
-            try:
-                with database.atomic():
-                    (Product.update(**changes, updated_at=clock.now())
-                     .where(Product.id == product_id).execute())
-            except peewee.IntegrityError as exc:
-                raise refusal(exc, Product) from exc
+            (Product.update(**changes, updated_at=clock.now())
+             .where(Product.id == product_id).execute())
         return _fetch(product_id)
 
 
