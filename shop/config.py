@@ -8,11 +8,12 @@ container or cron sets the variables.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"
+DEVELOPMENT_ENVIRONMENTS = frozenset({"development", "test"})
 
 
 class ConfigError(ValueError):
@@ -32,6 +33,7 @@ def _int(env: dict[str, str], name: str, default: int, *, minimum: int = 0) -> i
     return value
 
 
+SMTP_SCHEMES = ("smtp://", "smtps://", "smtp+starttls://")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -45,7 +47,7 @@ def _log_level(env: dict[str, str]) -> str:
 @dataclass(frozen=True)
 class Settings:
     database: Path = Path("var/shop.db")
-    secret_key: str = DEV_SECRET_KEY
+    secret_key: str = field(default=DEV_SECRET_KEY, repr=False)
     environment: str = "development"
     hold_minutes: int = 15
     session_days: int = 30
@@ -56,7 +58,19 @@ class Settings:
     max_request_bytes: int = 1024 * 1024
     busy_timeout_ms: int = 5000
     login_max_failures: int = 5
+    login_client_max_failures: int = 20
+    login_account_max_failures: int = 100
     login_window_seconds: int = 900
+    reset_client_max_requests: int = 5
+    reset_window_seconds: int = 900
+    reset_account_max_mails: int = 3
+    proxy_hops: int = 0
+    smtp_url: str = field(default="", repr=False)  # may carry a password
+    mail_from: str = "shop@localhost"
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment in DEVELOPMENT_ENVIRONMENTS
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -65,9 +79,16 @@ class Settings:
         environment = env.get("SHOP_ENV", "development")
         secret = env.get("SHOP_SECRET_KEY", "")
         if not secret:
-            if environment not in {"development", "test"}:
+            if environment not in DEVELOPMENT_ENVIRONMENTS:
                 raise ConfigError("SHOP_SECRET_KEY is required when SHOP_ENV is not development")
             secret = DEV_SECRET_KEY
+        smtp_url = env.get("SHOP_SMTP_URL", "")
+        if smtp_url and not smtp_url.startswith(SMTP_SCHEMES):
+            raise ConfigError("SHOP_SMTP_URL must start with " + ", ".join(SMTP_SCHEMES))
+        if not smtp_url and environment not in DEVELOPMENT_ENVIRONMENTS:
+            # The development mailer logs messages, reset codes included: never in production.
+            raise ConfigError("SHOP_SMTP_URL is required when SHOP_ENV is not development "
+                              "(e.g. smtps://user:password@smtp.example.com:465)")
         return cls(
             database=Path(env.get("SHOP_DATABASE") or "var/shop.db"),
             secret_key=secret,
@@ -81,7 +102,17 @@ class Settings:
             max_request_bytes=_int(env, "SHOP_MAX_REQUEST_BYTES", 1024 * 1024, minimum=1024),
             busy_timeout_ms=_int(env, "SHOP_BUSY_TIMEOUT_MS", 5000, minimum=5000),
             login_max_failures=_int(env, "SHOP_LOGIN_MAX_FAILURES", 5, minimum=1),
+            login_client_max_failures=_int(env, "SHOP_LOGIN_CLIENT_MAX_FAILURES", 20,
+                                           minimum=1),
+            login_account_max_failures=_int(env, "SHOP_LOGIN_ACCOUNT_MAX_FAILURES", 100,
+                                            minimum=1),
             login_window_seconds=_int(env, "SHOP_LOGIN_WINDOW_SECONDS", 900, minimum=1),
+            reset_client_max_requests=_int(env, "SHOP_RESET_CLIENT_MAX_REQUESTS", 5, minimum=1),
+            reset_window_seconds=_int(env, "SHOP_RESET_WINDOW_SECONDS", 900, minimum=1),
+            reset_account_max_mails=_int(env, "SHOP_RESET_ACCOUNT_MAX_MAILS", 3, minimum=1),
+            proxy_hops=_int(env, "SHOP_PROXY_HOPS", 0),
+            smtp_url=smtp_url,
+            mail_from=env.get("SHOP_MAIL_FROM") or "shop@localhost",
         )
 
     def with_overrides(self, overrides: dict[str, Any] | None) -> Settings:

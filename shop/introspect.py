@@ -29,6 +29,7 @@ def _norm(sql: str | None) -> str:
         text = _SPACE.sub(" ", parts[i])
         text = re.sub(r'"([A-Za-z_][A-Za-z0-9_]*)"', r"\1", text)
         text = re.sub(r"\(\s+", "(", text)
+        text = re.sub(r"\s+,", ",", text)  # ADD COLUMN writes "...NOT NULL\n, new_column"
         parts[i] = re.sub(r"\s+\)", ")", text)
     return "".join(parts).strip()
 

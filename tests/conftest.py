@@ -59,11 +59,21 @@ def runner(db_path: Path) -> CliRunner:
     return Runner()
 
 
+class Mailbox(list):
+    """What the shop sent. Mail leaves from a background outbox after commit, so reading
+    the mailbox first waits for the outbox to empty."""
+
+    def delivered(self) -> Mailbox:
+        assert mail.drain(10), "the outbox did not empty"
+        return self
+
+
 @pytest.fixture
-def mailbox() -> Iterator[list[mail.Message]]:
-    sent: list[mail.Message] = []
-    previous = mail.set_mailer(sent.append)
+def mailbox(app: Flask) -> Iterator[Mailbox]:
+    sent = Mailbox()
+    previous = mail.set_mailer(sent.append)  # after create_app() picked its mailer
     yield sent
+    mail.drain(10)
     mail.set_mailer(previous)
 
 

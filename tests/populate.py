@@ -15,7 +15,6 @@ from shop.models import (
     AnalyticsEvent,
     AuditLog,
     Image,
-    LoginFailure,
     OfferEvent,
     Order,
     OrderItem,
@@ -52,7 +51,10 @@ def populate(now: datetime = FIXED_NOW) -> None:
                              expires_at=later)
         Address.create(user=user, kind="delivery", name="N", line1="1 Main St", city="Cork",
                        created_at=now, updated_at=now)
-        LoginFailure.create(email=user.email, created_at=now)
+        _insert("login_failures", email=user.email, created_at=clock.to_text(now))
+        if _has_table("rate_limit_hits"):  # from migration 004 on
+            _insert("rate_limit_hits", scope="password_reset", key=f"10.0.0.{n}",
+                    created_at=clock.to_text(now))
         submission = SellSubmission.create(batch_id=f"batch-{n}", seller=user,
                                            seller_price_cents=1000, offered_price_cents=800,
                                            offer_status="offer_sent", status="reviewing",
@@ -101,10 +103,21 @@ def _insert_product(n: int, item_id: int, now: datetime) -> SimpleNamespace:
               "status": "active", "featured": 0, "stock_quantity": 0,
               "source_item_id": item_id, "created_at": clock.to_text(now),
               "updated_at": clock.to_text(now)}
+    return SimpleNamespace(id=_insert("products", **values), title=values["title"],
+                           sku=values["sku"])
+
+
+def _has_table(name: str) -> bool:
+    return database.execute_sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                (name,)).fetchone() is not None
+
+
+def _insert(table: str, **values: object) -> int:
+    """A row with exactly these columns (later migrations' columns take their defaults)."""
     cursor = database.execute_sql(
-        f"INSERT INTO products ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+        f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
         tuple(values.values()))
-    return SimpleNamespace(id=cursor.lastrowid, title=values["title"], sku=values["sku"])
+    return cursor.lastrowid
 
 
 def migrations_upto(folder: Path, last: str) -> Path:

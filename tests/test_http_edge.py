@@ -4,6 +4,7 @@ module; every loop and socket here is bounded."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
@@ -60,11 +61,10 @@ def _chunked_post(base: str, size: int) -> tuple[int, dict]:
             yield chunk
         yield b'"}'
 
-    try:
+    # The server may answer and close before the client has sent everything.
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
         conn.request("POST", "/api/auth/login", body=body(), encode_chunked=True,
                      headers={"Content-Type": "application/json"})
-    except (BrokenPipeError, ConnectionResetError):
-        pass  # the server may answer and close before the client has sent everything
     response = conn.getresponse()
     answer = response.status, json.loads(response.read() or b"{}")
     conn.close()

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shop.config import Settings
 from shop.services import system
@@ -22,6 +23,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=settings.log_level)
 
     app = Flask(__name__)
+    if settings.proxy_hops:
+        # Trust exactly this many proxies' X-Forwarded-For entries; with 0 the header is
+        # ignored, so a client cannot choose the address the throttles count.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops)  # type: ignore[method-assign]
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint
 
 from shop.api import schemas
-from shop.api.auth import bearer_token, current_user
+from shop.api.auth import bearer_token, client_address, current_user
 from shop.api.routing import route
 from shop.errors import NotFound
 from shop.services import accounts
@@ -37,7 +37,7 @@ def register(body: schemas.RegisterIn) -> Any:
 @route(bp, "/auth/login", "POST", summary="Sign in", body=schemas.LoginIn,
        response=schemas.SessionOut, errors=[400, 401, 429])
 def login(body: schemas.LoginIn) -> Any:
-    return _signed_in(accounts.login(body.email, body.password))
+    return _signed_in(accounts.login(body.email, body.password, client_address()))
 
 
 @route(bp, "/auth/logout", "POST", summary="Revoke the current token", status=204,
@@ -65,9 +65,9 @@ def put_address(kind: str, body: schemas.AddressIn) -> Any:
 
 
 @route(bp, "/auth/password-reset", "POST", summary="Mail a password reset code", status=202,
-       body=schemas.PasswordResetIn, response=schemas.Accepted, errors=[400])
+       body=schemas.PasswordResetIn, response=schemas.Accepted, errors=[400, 429])
 def password_reset(body: schemas.PasswordResetIn) -> Any:
-    accounts.request_password_reset(body.email)
+    accounts.request_password_reset(body.email, client_address())
     return {"status": "accepted"}
 
 

@@ -10,6 +10,12 @@ from shop.errors import Forbidden, Unauthorized
 from shop.services import accounts
 
 
+def client_address() -> str:
+    """Who is calling, for throttles: the peer address, or the X-Forwarded-For entry that
+    ProxyFix picked when SHOP_PROXY_HOPS trusted proxies stand in front (see create_app)."""
+    return request.remote_addr or "unknown"
+
+
 def bearer_token() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 import peewee
 
-from shop.models.accounts import Address, LoginFailure, PasswordReset, Session, User
+from shop.models.accounts import (
+    Address,
+    LoginFailure,
+    PasswordReset,
+    RateLimitHit,
+    Session,
+    User,
+)
 from shop.models.catalog import Image, Product
 from shop.models.ops import AnalyticsDaily, AnalyticsEvent, AuditLog, SystemLog
 from shop.models.orders import Order, OrderItem
@@ -16,7 +23,7 @@ from shop.models.stock import ProductReservation, StockMove
 
 # In dependency order: every table comes after the tables it references.
 ALL_MODELS: tuple[type[peewee.Model], ...] = (
-    User, Session, PasswordReset, Address, LoginFailure,
+    User, Session, PasswordReset, Address, LoginFailure, RateLimitHit,
     SellSubmission, SellItem, OfferEvent,
     Product, Image,
     Order, OrderItem,
@@ -55,6 +62,6 @@ def create_schema(database: peewee.Database) -> None:
 __all__ = [
     "ALL_MODELS", "Address", "AnalyticsDaily", "AnalyticsEvent", "AuditLog", "Image",
     "LoginFailure", "OfferEvent", "Order", "OrderItem", "PasswordReset", "Product",
-    "ProductReservation", "SellItem", "SellSubmission", "Session", "StockMove", "SystemLog",
-    "User", "create_schema", "schema_statements",
+    "ProductReservation", "RateLimitHit", "SellItem", "SellSubmission", "Session",
+    "StockMove", "SystemLog", "User", "create_schema", "schema_statements",
 ]

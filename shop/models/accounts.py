@@ -6,7 +6,7 @@ import peewee
 from peewee import Check
 
 from shop.models.base import BaseModel, UtcDateTimeField, flag, one_of
-from shop.models.enums import ADDRESS_KINDS, ROLES
+from shop.models.enums import ADDRESS_KINDS, RATE_LIMIT_SCOPES, ROLES
 
 
 class User(BaseModel):
@@ -76,11 +76,29 @@ Address.add_index(peewee.ModelIndex(
 
 
 class LoginFailure(BaseModel):
-    """One row per failed login, so throttling holds across gunicorn workers."""
+    """One row per failed (or pending) sign-in, so throttling holds across gunicorn
+    workers. Keyed by account and by client (DESIGN.md §11)."""
 
     email = peewee.TextField()
     created_at = UtcDateTimeField()
+    # The client's address (migration 004 added it, hence last).
+    client = peewee.TextField(default="", constraints=[peewee.SQL("DEFAULT ''")])
 
     class Meta:
         table_name = "login_failures"
-        indexes = ((("email", "created_at"), False),)
+        indexes = (
+            (("email", "created_at"), False),
+            (("client", "created_at"), False),
+        )
+
+
+class RateLimitHit(BaseModel):
+    """One row per counted request of a throttled kind, per client."""
+
+    scope = peewee.TextField(constraints=[one_of("scope", RATE_LIMIT_SCOPES)])
+    key = peewee.TextField(constraints=[Check("length(key) BETWEEN 1 AND 100")])
+    created_at = UtcDateTimeField()
+
+    class Meta:
+        table_name = "rate_limit_hits"
+        indexes = ((("scope", "key", "created_at"), False),)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 ROLES = ("customer", "admin")
 ADDRESS_KINDS = ("billing", "delivery")
+RATE_LIMIT_SCOPES = ("password_reset",)
 CONDITIONS = ("new", "like_new", "good", "fair")
 PRODUCT_STATUSES = ("draft", "active", "sold_out", "archived")
 STOCK_REASONS = (

@@ -16,7 +16,7 @@ from shop import clock
 from shop.config import get_settings
 from shop.db import write_transaction
 from shop.errors import Conflict, Invalid, RateLimited, Unauthorized
-from shop.models import Address, LoginFailure, PasswordReset, Session, User
+from shop.models import Address, LoginFailure, PasswordReset, RateLimitHit, Session, User
 from shop.services import mail
 from shop.services.passwords import (
     DUMMY_HASH,
@@ -79,44 +79,58 @@ def register(email: str, password: str, name: str) -> SignedIn:
         return _open_session(add_user(email, password_hash, name, "customer", now), now)
 
 
-def _recent_failures(email: str, now: datetime) -> list[datetime]:
-    window_start = now - timedelta(seconds=get_settings().login_window_seconds)
-    query = (LoginFailure.select(LoginFailure.created_at)
-             .where((LoginFailure.email == email) & (LoginFailure.created_at > window_start))
-             .order_by(LoginFailure.created_at))
-    return [row.created_at for row in query]
+def _throttled(select: peewee.ModelSelect, column: peewee.Field, limit: int,
+               window: timedelta, now: datetime) -> int | None:
+    """Seconds until ``select`` (rows of the last ``window``) holds fewer than ``limit``
+    rows, or None when it already does. Reads at most ``limit`` rows of an index."""
+    nth = (select.select(column).where(column > now - window).order_by(column.desc())
+           .offset(limit - 1).limit(1).scalar())
+    if nth is None:
+        return None
+    free_at = clock.from_text(nth) + window if isinstance(nth, str) else nth + window
+    return max(1, int((free_at - now).total_seconds()) + 1)
 
 
-def _claim_attempt(email: str, now: datetime) -> None:
-    """Count this sign-in attempt as a failure up front, or refuse it when over the limit.
+def _claim_attempt(email: str, client: str, now: datetime) -> None:
+    """Count this sign-in attempt as a failure up front, or refuse it when over a limit.
 
-    Checking and recording in one write transaction means parallel guesses cannot all slip
-    past the limit while their (slow) password checks run. A successful sign-in clears
-    the record afterwards.
+    Three limits (DESIGN.md §11): per (account, client); per client across accounts, so
+    one client cannot spray passwords over many accounts; and a much higher per-account
+    ceiling across clients. Failures from other clients therefore never lock the owner
+    out below that ceiling. Checking and recording in one write transaction means
+    parallel guesses cannot slip past while their (slow) password checks run; a
+    successful sign-in clears its own (account, client) record afterwards.
     """
     settings = get_settings()
+    window = timedelta(seconds=settings.login_window_seconds)
+    rows = LoginFailure.select()
+    limits = (
+        (rows.where((LoginFailure.email == email) & (LoginFailure.client == client)),
+         settings.login_max_failures),
+        (rows.where(LoginFailure.client == client), settings.login_client_max_failures),
+        (rows.where(LoginFailure.email == email), settings.login_account_max_failures),
+    )
     with write_transaction():
-        failures = _recent_failures(email, now)
-        if len(failures) >= settings.login_max_failures:
-            oldest_counted = failures[-settings.login_max_failures]
-            free_at = oldest_counted + timedelta(seconds=settings.login_window_seconds)
-            retry_after = max(1, int((free_at - now).total_seconds()) + 1)
-            raise RateLimited("too many failed sign-ins; try again later",
-                              retry_after=retry_after)
-        LoginFailure.create(email=email, created_at=now)
+        for select, limit in limits:
+            wait = _throttled(select, LoginFailure.created_at, limit, window, now)
+            if wait is not None:
+                raise RateLimited("too many failed sign-ins; try again later",
+                                  retry_after=wait)
+        LoginFailure.create(email=email, client=client, created_at=now)
 
 
-def login(email: str, password: str) -> SignedIn:
+def login(email: str, password: str, client: str = "") -> SignedIn:
     """Sign in. Unknown email and wrong password fail alike; repeated failures → 429."""
     email = normalize_email(email)
-    _claim_attempt(email, clock.now())
+    _claim_attempt(email, client, clock.now())
     user = User.get_or_none(User.email == email)
     # Hash even for an unknown email, so timing does not reveal which accounts exist.
     ok = verify_password(password, user.password_hash if user else DUMMY_HASH)
     if not ok or user is None:
         raise Unauthorized(GENERIC_LOGIN_FAILURE)
     with write_transaction():
-        LoginFailure.delete().where(LoginFailure.email == email).execute()
+        LoginFailure.delete().where((LoginFailure.email == email)
+                                    & (LoginFailure.client == client)).execute()
         return _open_session(user, clock.now())
 
 
@@ -137,36 +151,71 @@ def logout(token: str) -> None:
          .execute())
 
 
-def request_password_reset(email: str) -> None:
-    """Mail a single-use reset link if the account exists; silent otherwise (no leak)."""
+def request_password_reset(email: str, client: str = "") -> None:
+    """Mail a single-use reset code if the account exists; the same answer, and the same
+    work, either way (no leak of which accounts exist, by content or by timing).
+
+    429 when one client asks too often. Repeats for one account send at most a few mails
+    an hour, silently (a flood must not fill someone's inbox). The mail goes out after
+    commit, from the outbox thread: the answer never waits for it.
+    """
+    settings = get_settings()
     email = normalize_email(email)
     token = new_token()
     now = clock.now()
+    message = None
     with write_transaction():
+        wait = _throttled(
+            RateLimitHit.select().where((RateLimitHit.scope == "password_reset")
+                                        & (RateLimitHit.key == client[:100] or "-")),
+            RateLimitHit.created_at, settings.reset_client_max_requests,
+            timedelta(seconds=settings.reset_window_seconds), now)
+        if wait is not None:
+            raise RateLimited("too many password reset requests; try again later",
+                              retry_after=wait)
+        RateLimitHit.create(scope="password_reset", key=client[:100] or "-", created_at=now)
         user = User.get_or_none(User.email == email)
-        if user is None:
-            return
-        expires_at = now + timedelta(minutes=get_settings().reset_token_minutes)
-        PasswordReset.create(user=user, token_hash=token_hash(token), created_at=now,
-                             expires_at=expires_at)
-    mail.send_quietly(mail.Message(
-        to=email, subject="Reset your password",
-        body=f"Use this code to choose a new password: {token}\n"
-             f"It works once, until {clock.to_text(expires_at)}."))
+        recent = 0 if user is None else (PasswordReset.select().where(
+            (PasswordReset.user == user.id)
+            & (PasswordReset.created_at > now - timedelta(hours=1))).count())
+        if user is not None and recent < settings.reset_account_max_mails:
+            expires_at = now + timedelta(minutes=settings.reset_token_minutes)
+            PasswordReset.create(user=user, token_hash=token_hash(token), created_at=now,
+                                 expires_at=expires_at)
+            message = mail.Message(
+                to=email, subject="Reset your password",
+                body=f"Use this code to choose a new password: {token}\n"
+                     f"It works once, until {clock.to_text(expires_at)}.")
+    if message is not None:
+        mail.send_later(message)
+
+
+def _usable_reset(digest: str, now: datetime) -> PasswordReset | None:
+    reset = PasswordReset.get_or_none(PasswordReset.token_hash == digest)
+    if reset is None or reset.used_at is not None or reset.expires_at <= now:
+        return None
+    return reset
 
 
 def confirm_password_reset(token: str, new_password: str) -> None:
-    """Set a new password with a reset token; the token is spent and every session revoked."""
+    """Set a new password with a reset code; the code is spent and every session revoked.
+
+    The code is looked up before the new password is hashed, so a flood of made-up codes
+    costs an index lookup each, not a scrypt.
+    """
     _check_password_rules(new_password)
+    digest = token_hash(token)
+    invalid = Invalid("the reset code is invalid or has expired",
+                      details={"fields": {"token": "invalid or expired"}})
+    if _usable_reset(digest, clock.now()) is None:
+        raise invalid
     password_hash = hash_password(new_password)
     now = clock.now()
     with write_transaction():
-        reset = PasswordReset.get_or_none(PasswordReset.token_hash == token_hash(token))
-        if reset is None or reset.used_at is not None or reset.expires_at <= now:
-            raise Invalid("the reset code is invalid or has expired",
-                          details={"fields": {"token": "invalid or expired"}})
-        # This code and every other outstanding code of the user are spent. (The check above
-        # read inside BEGIN IMMEDIATE, so no concurrent confirm can spend it in between.)
+        reset = _usable_reset(digest, now)  # again, under the lock: it may be spent by now
+        if reset is None:
+            raise invalid
+        # This code and every other outstanding code of the user are spent.
         PasswordReset.update(used_at=now).where(
             (PasswordReset.user == reset.user_id) & PasswordReset.used_at.is_null()).execute()
         _replace_password(reset.user, password_hash, now)
@@ -178,6 +227,21 @@ def _replace_password(user: User, password_hash: str, now: datetime) -> None:
     Session.update(revoked_at=now).where(
         (Session.user == user.id) & Session.revoked_at.is_null()).execute()
     LoginFailure.delete().where(LoginFailure.email == user.email).execute()
+
+
+def prune_throttles(now: datetime | None = None) -> int:
+    """Delete throttle records no window can count any more (for the retention job);
+    returns how many rows went."""
+    settings = get_settings()
+    now = now or clock.now()
+    with write_transaction():
+        failures = LoginFailure.delete().where(
+            LoginFailure.created_at <= now - timedelta(seconds=settings.login_window_seconds)
+        ).execute()
+        hits = RateLimitHit.delete().where(
+            RateLimitHit.created_at <= now - timedelta(seconds=settings.reset_window_seconds)
+        ).execute()
+    return failures + hits
 
 
 def addresses_of(user: User) -> list[Address]:

@@ -19,8 +19,11 @@ log = logging.getLogger(__name__)
 
 
 def configure(settings: Settings) -> Settings:
-    """Install settings and point the database at ``settings.database``."""
+    """Install settings, point the database at ``settings.database``, pick the mailer."""
+    from shop.services import mail
+
     set_settings(settings)
+    mail.configure(settings)
     try:
         init_database(settings.database, busy_timeout_ms=settings.busy_timeout_ms)
     except OSError as exc:
