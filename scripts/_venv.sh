@@ -16,4 +16,10 @@ pick_python() {
 if [ ! -x .venv/bin/python ]; then
     "$(pick_python)" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${1:-}"
+# Reinstall only when pyproject.toml changed since the last install of these extras.
+stamp=".venv/.installed${1:-}"
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${1:-}"
+    echo "$want" > "$stamp"
+fi

@@ -2,7 +2,12 @@
 # Quickstart 2: install everything the tests need (Python packages and the pinned wrangler)
 # and run the whole suite. Extra arguments go to pytest.
 source "$(dirname "$0")/_venv.sh" "[test]"
-npm ci --no-audit --no-fund --loglevel=error
+# The pinned wrangler, reinstalled only when package-lock.json changed.
+lock=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ "$(cat node_modules/.shop-lock-sha256 2>/dev/null)" != "$lock" ]; then
+    npm ci --no-audit --no-fund --loglevel=error
+    echo "$lock" > node_modules/.shop-lock-sha256
+fi
 .venv/bin/ruff check .
 set +e
 .venv/bin/python -m pytest "$@"

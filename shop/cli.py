@@ -54,6 +54,17 @@ def main(ctx: click.Context, database: Path | None) -> None:
     ctx.obj = settings
 
 
+def _use_database(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.obj = ctx.obj.with_overrides({"database": value})
+
+
+# Every command that opens the database takes --database after its name too.
+with_database = click.option(
+    "--database", type=click.Path(dir_okay=False, path_type=Path), expose_value=False,
+    callback=_use_database, help="SQLite file (overrides the one given before the command).")
+
+
 def _configure(ctx: click.Context) -> Settings:
     settings: Settings = ctx.obj
     system.configure(settings)
@@ -61,6 +72,7 @@ def _configure(ctx: click.Context) -> Settings:
 
 
 @main.command()
+@with_database
 @click.pass_context
 @_handle_errors
 def migrate(ctx: click.Context) -> None:
@@ -82,6 +94,7 @@ def migrate(ctx: click.Context) -> None:
 
 
 @main.command("create-admin")
+@with_database
 @click.option("--email", required=True, help="The admin's email address.")
 @click.option("--name", default="Admin", show_default=True, help="Display name for a new admin.")
 @click.option("--password-stdin", is_flag=True,
@@ -90,6 +103,10 @@ def migrate(ctx: click.Context) -> None:
 @_handle_errors
 def create_admin(ctx: click.Context, email: str, name: str, password_stdin: bool) -> None:
     """Create an admin user, or promote an existing account to admin.
+
+    A new admin needs a password of at least 10 characters (prompted for, or read from
+    standard input with --password-stdin). Promoting an existing account keeps its
+    password unless you give a new one, which signs it out everywhere.
 
     \b
     Example:
@@ -100,19 +117,14 @@ def create_admin(ctx: click.Context, email: str, name: str, password_stdin: bool
 
     _configure(ctx)
     run()
-    if password_stdin:
-        password: str | None = sys.stdin.read().rstrip("\r\n") or None
-    elif sys.stdin.isatty():
-        password = click.prompt("Password (leave empty to promote an existing account)",
-                                hide_input=True, confirmation_prompt=True, default="",
-                                show_default=False) or None
-    else:
-        password = None
+    password = _read_password(password_stdin,
+                              "Password (leave empty to promote an existing account)")
     user, created = accounts.create_admin(email, password, name)
     click.echo(f"{'created' if created else 'promoted'} admin {user.email}")
 
 
 @main.command("seed-demo")
+@with_database
 @click.option("--password", envvar="SHOP_DEMO_PASSWORD",
               help="Password for the demo users (default: random, printed once).")
 @click.option("--products", "products", type=click.IntRange(0, 10_000_000), default=0,
@@ -143,7 +155,9 @@ def seed_demo(ctx: click.Context, password: str | None, products: int) -> None:
         click.echo("demo data already present; nothing changed")
     else:
         click.echo(f"seeded {result.products} products; sign in as {result.admin_email} or "
-                   f"{result.customer_email} with password {result.password}")
+                   f"{result.customer_email} with password {result.password}\n"
+                   f"(shown once; `shop set-password --email {result.admin_email}` "
+                   "chooses a new one)")
     if products:
         with click.progressbar(length=products, label="generating products",
                                file=sys.stderr) as bar:
@@ -162,6 +176,7 @@ def stock() -> None:
 
 
 @stock.command("verify")
+@with_database
 @click.pass_context
 @_handle_errors
 def stock_verify(ctx: click.Context) -> None:
@@ -189,7 +204,43 @@ def stock_verify(ctx: click.Context) -> None:
     sys.exit(1)
 
 
+def _read_password(password_stdin: bool, prompt: str) -> str | None:
+    if password_stdin:
+        return sys.stdin.read().rstrip("\r\n") or None
+    if sys.stdin.isatty():
+        return click.prompt(prompt, hide_input=True, confirmation_prompt=True, default="",
+                            show_default=False) or None
+    return None
+
+
+@main.command("set-password")
+@with_database
+@click.option("--email", required=True, help="The account's email address.")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from standard input instead of prompting.")
+@click.pass_context
+@_handle_errors
+def set_password(ctx: click.Context, email: str, password_stdin: bool) -> None:
+    """Choose a new password (at least 10 characters) for an account, such as a demo user
+    whose printed password is lost. Every session of the account is signed out.
+
+    \b
+    Example:
+      shop set-password --email admin@example.com
+      printf '%s' "$NEW_PASSWORD" | shop set-password --email admin@example.com --password-stdin
+    """
+    from shop.services import accounts
+
+    _configure(ctx)
+    password = _read_password(password_stdin, "New password")
+    if password is None:
+        raise click.ClickException("no password given")
+    user = accounts.set_password(email, password)
+    click.echo(f"new password set for {user.email}; its sessions are signed out")
+
+
 @main.command()
+@with_database
 @click.option("--bind", default="127.0.0.1:8000", show_default=True,
               help="Address for gunicorn to listen on.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),

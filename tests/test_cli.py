@@ -40,7 +40,7 @@ def test_migrate_creates_the_file_and_folder_and_is_idempotent(tmp_path) -> None
     path = tmp_path / "nested" / "dir" / "shop.db"
     first = CliRunner().invoke(main, ["--database", str(path), "migrate"])
     assert first.exit_code == 0, first.output
-    assert "applied 3 migration(s)" in first.output and "002_ledger_head" in first.output
+    assert "applied 4 migration(s)" in first.output and "002_ledger_head" in first.output
     assert path.exists()
     second = CliRunner().invoke(main, ["--database", str(path), "migrate"])
     assert second.exit_code == 0 and "up to date" in second.output
@@ -140,3 +140,32 @@ def test_stock_verify_lists_what_breaks_the_invariants_and_exits_1(runner, db_pa
     assert any("DEMO-0004" in line and "holds 1 but its moves net to 0" in line
                for line in lines)
     assert not any("DEMO-0001" in line for line in lines)
+
+
+def test_database_is_accepted_after_the_command_name_too(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    path = tmp_path / "after" / "shop.db"
+    for command in (["migrate"], ["seed-demo", "--password", "demo password 1"],
+                    ["stock", "verify"]):
+        result = CliRunner().invoke(main, [*command, "--database", str(path)])
+        assert result.exit_code == 0, (command, result.output)
+    assert "6 products" in result.output  # verify read the seeded file
+    assert not (tmp_path / "var").exists()
+
+
+def test_set_password_is_the_way_back_into_a_demo_account(runner, client) -> None:
+    seeded = runner.invoke(["seed-demo", "--password", "demo password 1"])
+    assert "shop set-password --email admin@example.com" in seeded.output
+    result = runner.invoke(["set-password", "--email", "admin@example.com",
+                            "--password-stdin"], input="a brand new password\n")
+    assert result.exit_code == 0, result.output
+    login = client.post("/api/auth/login", json={"email": "admin@example.com",
+                                                 "password": "a brand new password"})
+    assert login.status_code == 200
+    short = runner.invoke(["set-password", "--email", "admin@example.com",
+                           "--password-stdin"], input="short\n")
+    assert short.exit_code == 1 and "at least 10" in short.output
+    missing = runner.invoke(["set-password", "--email", "nobody@example.com",
+                             "--password-stdin"], input="a brand new password\n")
+    assert missing.exit_code == 1 and "no account" in missing.output

@@ -115,7 +115,9 @@ def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "edge-shop", "version": "0.1.0",
-                 "description": "HTTP API of the edge-shop backend (see API.md)."},
+                 "description": "HTTP API of the edge-shop backend. Errors share one body, "
+                                "{\"error\": {\"code\", \"message\", \"details\"}}; "
+                                "lists are paginated with ?limit= and an opaque ?cursor=."},
         "paths": paths,
         "components": {
             "schemas": schemas,

@@ -53,6 +53,8 @@ def seed_sql(conn: sqlite3.Connection) -> str:
     for model in ALL_MODELS:
         table = model._meta.table_name
         columns = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
+        if not columns:
+            continue  # a table of a later migration than ``conn`` has run
         values = " || ', ' || ".join(
             "0" if (table, c) in _LEDGER_COLUMNS else f'quote("{c}")'
             for c in columns)
