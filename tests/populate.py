@@ -55,6 +55,10 @@ def populate(now: datetime = FIXED_NOW) -> None:
         if _has_table("rate_limit_hits"):  # from migration 004 on
             _insert("rate_limit_hits", scope="password_reset", key=f"10.0.0.{n}",
                     created_at=clock.to_text(now))
+        if _has_table("idempotency_records"):  # from migration 005 on
+            _insert("idempotency_records", user_id=user.id, scope="checkout", key=f"key-{n}",
+                    request_hash="a" * 64, status_code=201, response='{"order": {}}',
+                    created_at=clock.to_text(now))
         submission = SellSubmission.create(batch_id=f"batch-{n}", seller=user,
                                            seller_price_cents=1000, offered_price_cents=800,
                                            offer_status="offer_sent", status="reviewing",

@@ -21,7 +21,7 @@ EXPECTED_TABLES = {
     "users", "sessions", "password_resets", "addresses", "login_failures", "products",
     "images", "product_reservations", "stock_moves", "orders", "order_items",
     "sell_submissions", "sell_items", "offer_events", "analytics_events", "analytics_daily",
-    "system_logs", "audit_logs", "products_fts", "rate_limit_hits",
+    "system_logs", "audit_logs", "products_fts", "rate_limit_hits", "idempotency_records",
 }
 
 

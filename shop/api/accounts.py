@@ -8,9 +8,9 @@ from flask import Blueprint
 
 from shop.api import schemas
 from shop.api.auth import bearer_token, client_address, current_user
-from shop.api.routing import route
+from shop.api.routing import header, route
 from shop.errors import NotFound
-from shop.services import accounts
+from shop.services import accounts, cart
 
 bp = Blueprint("accounts", __name__, url_prefix="/api")
 
@@ -34,10 +34,16 @@ def register(body: schemas.RegisterIn) -> Any:
     return _signed_in(accounts.register(body.email, body.password, body.name))
 
 
-@route(bp, "/auth/login", "POST", summary="Sign in", body=schemas.LoginIn,
-       response=schemas.SessionOut, errors=[400, 401, 429])
+@route(bp, "/auth/login", "POST", summary="Sign in (and bring a guest cart along)",
+       body=schemas.LoginIn, response=schemas.SessionOut, errors=[400, 401, 429],
+       headers=["X-Cart-Session"])
 def login(body: schemas.LoginIn) -> Any:
-    return _signed_in(accounts.login(body.email, body.password, client_address()))
+    session = header("X-Cart-Session", schemas.HEADERS["X-Cart-Session"]["pattern"])
+    signed_in = accounts.login(body.email, body.password, client_address())
+    answer = _signed_in(signed_in)
+    if session is not None:
+        answer["cart"] = cart.merge_guest_cart(session, signed_in.user.id)
+    return answer
 
 
 @route(bp, "/auth/logout", "POST", summary="Revoke the current token", status=204,

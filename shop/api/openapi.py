@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from shop.api.routing import ROUTES, RouteSpec
+from shop.api.schemas import HEADERS
 
 _ERROR_SCHEMA = {
     "type": "object",
@@ -69,6 +70,9 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     params = [_path_parameter(c, n) for c, n in _PATH_PARAM.findall(spec.path)]
     if spec.query is not None:
         params.extend(_query_parameters(spec.query))
+    params.extend({"name": name, "in": "header", "required": False,
+                   "schema": {k: v for k, v in HEADERS[name].items() if k != "description"},
+                   "description": HEADERS[name]["description"]} for name in spec.headers)
     if params:
         op["parameters"] = params
     if spec.body is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,6 +83,17 @@ def _validated(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
         fields = _field_errors(exc)
         names = ", ".join(sorted(fields))
         raise Invalid(f"invalid fields: {names}", details={"fields": fields}) from None
+
+
+def header(name: str, pattern: str) -> str | None:
+    """A request header that must match ``pattern`` when sent; 400 naming it otherwise."""
+    value = request.headers.get(name)
+    if value is None:
+        return None
+    if not re.fullmatch(pattern, value):
+        raise Invalid(f"the {name} header is not valid",
+                      details={"fields": {name: "does not match " + pattern}})
+    return value
 
 
 def parse_query(model: type[BaseModel]) -> BaseModel:

@@ -101,6 +101,8 @@ class SessionOut(ResponseModel):
     user: UserOut
     token: str
     expires_at: UtcTime
+    cart: CartMergeOut | None = Field(
+        default=None, description="What a guest cart (X-Cart-Session) brought along.")
 
 
 class Accepted(ResponseModel):
@@ -243,3 +245,119 @@ class MovePage(ResponseModel):
 class PageQuery(QueryModel):
     limit: Limit = 20
     cursor: Cursor | None = None
+
+
+# --- cart, checkout and orders --------------------------------------------------------------
+Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+OrderStatus = Literal["pending", "paid", "shipped", "delivered", "cancelled"]
+# Request headers the routes read, with the rule each must follow.
+HEADERS = {
+    "Idempotency-Key": {"type": "string", "pattern": r"^[\x20-\x7e]{1,255}$",
+                        "description": "Makes a retry return the first answer."},
+    "X-Cart-Session": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{16,64}$",
+                       "description": "A guest's cart id, issued by the first cart call."},
+}
+
+
+class HoldIn(RequestModel):
+    product_id: Id
+    quantity: Annotated[int, Field(ge=1, le=100)] = 1
+
+
+class ReservationOut(ResponseModel):
+    product_id: int
+    quantity: int
+    expires_at: UtcTime
+
+
+class HoldOut(ResponseModel):
+    reservation: ReservationOut
+    cart_session: str | None = None
+
+
+class CartItemOut(ResponseModel):
+    product: ProductOut
+    quantity: int
+    expires_at: UtcTime
+    line_total_cents: int
+
+
+class CartOut(ResponseModel):
+    items: list[CartItemOut]
+    subtotal_cents: int
+
+
+class DeliveryAddressIn(RequestModel):
+    name: Name
+    line1: line(200, required=True)
+    line2: line(200) | None = None
+    city: line(100, required=True)
+    county: line(200) | None = None
+    eircode: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9 ]{1,10}$")] | None = None
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = "IE"
+
+
+class CheckoutIn(RequestModel):
+    """Shipping is priced by the shop; no amount is accepted from the client."""
+
+    shipping_method: Literal["collect", "deliver"] = "collect"
+    delivery_address: DeliveryAddressIn | None = None
+
+
+class OrderItemOut(ResponseModel):
+    product_id: int
+    title: str
+    quantity: int
+    unit_price_cents: int
+    line_total_cents: int
+    returned_quantity: int
+
+
+class OrderOut(ResponseModel):
+    order_number: str
+    status: OrderStatus
+    payment_status: Literal["unpaid", "paid", "refunded"]
+    shipping_method: Literal["collect", "deliver"]
+    items: list[OrderItemOut]
+    subtotal_cents: int
+    shipping_cents: int
+    total_cents: int
+    delivery_address: dict[str, str | None] | None
+    created_at: UtcTime
+    updated_at: UtcTime
+
+
+class OrderWrapper(ResponseModel):
+    order: OrderOut
+
+
+class OrderPage(ResponseModel):
+    items: list[OrderOut]
+    next_cursor: str | None
+
+
+class OrderListQuery(QueryModel):
+    status: OrderStatus | None = None
+    limit: Limit = 20
+    cursor: Cursor | None = None
+
+
+class OrderStatusIn(RequestModel):
+    status: OrderStatus
+
+
+class ReturnLineIn(RequestModel):
+    product_id: Id
+    quantity: Annotated[int, Field(ge=1, le=100)]
+
+
+class ReturnIn(RequestModel):
+    items: Annotated[list[ReturnLineIn], Field(min_length=1, max_length=50)]
+
+
+class CartMergeOut(ResponseModel):
+    merged_quantity: int
+    short: list[dict[str, int]]
+
+
+SessionOut.model_rebuild()

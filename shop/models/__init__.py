@@ -16,7 +16,7 @@ from shop.models.accounts import (
 )
 from shop.models.catalog import Image, Product
 from shop.models.ops import AnalyticsDaily, AnalyticsEvent, AuditLog, SystemLog
-from shop.models.orders import Order, OrderItem
+from shop.models.orders import IdempotencyRecord, Order, OrderItem
 from shop.models.selling import OfferEvent, SellItem, SellSubmission
 from shop.models.sql import EXTRA_SCHEMA
 from shop.models.stock import ProductReservation, StockMove
@@ -26,7 +26,7 @@ ALL_MODELS: tuple[type[peewee.Model], ...] = (
     User, Session, PasswordReset, Address, LoginFailure, RateLimitHit,
     SellSubmission, SellItem, OfferEvent,
     Product, Image,
-    Order, OrderItem,
+    Order, OrderItem, IdempotencyRecord,
     ProductReservation, StockMove,
     AnalyticsEvent, AnalyticsDaily, SystemLog, AuditLog,
 )
@@ -60,7 +60,8 @@ def create_schema(database: peewee.Database) -> None:
 
 
 __all__ = [
-    "ALL_MODELS", "Address", "AnalyticsDaily", "AnalyticsEvent", "AuditLog", "Image",
+    "ALL_MODELS", "Address", "AnalyticsDaily", "AnalyticsEvent", "AuditLog",
+    "IdempotencyRecord", "Image",
     "LoginFailure", "OfferEvent", "Order", "OrderItem", "PasswordReset", "Product",
     "ProductReservation", "RateLimitHit", "SellItem", "SellSubmission", "Session",
     "StockMove", "SystemLog", "User", "create_schema", "schema_statements",

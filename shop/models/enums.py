@@ -14,6 +14,7 @@ STOCK_REASONS = (
 ORDER_STATUSES = ("pending", "paid", "shipped", "delivered", "cancelled")
 PAYMENT_STATUSES = ("unpaid", "paid", "refunded")
 SHIPPING_METHODS = ("collect", "deliver")
+IDEMPOTENCY_SCOPES = ("checkout", "offer_response")
 SUBMISSION_STATUSES = ("pending", "reviewing", "approved", "rejected", "withdrawn")
 OFFER_STATUSES = ("no_offer", "offer_sent", "countered", "accepted", "rejected", "expired")
 SELLER_RESPONSES = ("accept", "reject", "counter")

@@ -8,7 +8,12 @@ from peewee import Check
 from shop.models.accounts import User
 from shop.models.base import BaseModel, JSONField, UtcDateTimeField, json_text, one_of
 from shop.models.catalog import Product
-from shop.models.enums import ORDER_STATUSES, PAYMENT_STATUSES, SHIPPING_METHODS
+from shop.models.enums import (
+    IDEMPOTENCY_SCOPES,
+    ORDER_STATUSES,
+    PAYMENT_STATUSES,
+    SHIPPING_METHODS,
+)
 
 
 class Order(BaseModel):
@@ -41,6 +46,8 @@ class Order(BaseModel):
         indexes = (
             (("user", "idempotency_key"), True),
             (("user", "created_at"), False),
+            (("status", "created_at"), False),  # the admin's list by status, newest first
+            (("created_at",), False),           # and of every order
         )
 
 
@@ -56,3 +63,24 @@ class OrderItem(BaseModel):
         table_name = "order_items"
         constraints = [Check("line_total_cents = quantity * unit_price_cents")]
         indexes = ((("order", "product"), True),)
+
+
+class IdempotencyRecord(BaseModel):
+    """The answer a keyed request got, so a retry gets it again (checkout, offer responses).
+
+    Written in the same transaction as the effect it records: either both exist or
+    neither. ``request_hash`` tells a retry (same body) from a reuse of the key for a
+    different request (409).
+    """
+
+    user = peewee.ForeignKeyField(User, on_delete="CASCADE", index=False)
+    scope = peewee.TextField(constraints=[one_of("scope", IDEMPOTENCY_SCOPES)])
+    key = peewee.TextField(constraints=[Check("length(key) BETWEEN 1 AND 255")])
+    request_hash = peewee.TextField(constraints=[Check("length(request_hash) = 64")])
+    status_code = peewee.IntegerField(constraints=[Check("status_code BETWEEN 200 AND 299")])
+    response = JSONField(constraints=[json_text("response")])
+    created_at = UtcDateTimeField(index=True)
+
+    class Meta:
+        table_name = "idempotency_records"
+        indexes = ((("user", "scope", "key"), True),)

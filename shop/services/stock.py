@@ -7,7 +7,9 @@ balance below zero (CHECK); this module turns that refusal into ``insufficient_s
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import peewee
@@ -15,7 +17,7 @@ import peewee
 from shop import clock
 from shop.db import database, write_transaction
 from shop.errors import InsufficientStock, Invalid, NotFound
-from shop.models import Product, StockMove
+from shop.models import Product, ProductReservation, StockMove
 from shop.models.stock import REASON_SIGNS
 from shop.services.pagination import DEFAULT_LIMIT, Page, decode_cursor, page_of
 
@@ -43,6 +45,28 @@ def append_move(product_id: int, qty_change: int, reason: str, *, note: str | No
         raise Invalid("the stock change is not valid", details={"reason": str(exc)}) from exc
 
 
+def expire_holds(holds: Iterable[ProductReservation]) -> int:
+    """Give expired holds' stock back, ``reservation_expired`` (inside a transaction)."""
+    count = 0
+    for hold in holds:
+        append_move(hold.product_id, hold.quantity, "reservation_expired",
+                    reservation_id=hold.id)
+        ProductReservation.delete().where(ProductReservation.id == hold.id).execute()
+        count += 1
+    return count
+
+
+def release_expired(product_ids: Iterable[int], now: datetime) -> int:
+    """Release these products' expired holds, whoever held them (inside a transaction).
+    Every operation that needs a product's stock calls this first, so correctness never
+    waits for the cron sweep."""
+    ids = list(set(product_ids))
+    if not ids:
+        return 0
+    return expire_holds(ProductReservation.select().where(
+        ProductReservation.product.in_(ids) & (ProductReservation.expires_at <= now)))
+
+
 def _check_manual(qty_change: int, reason: str, note: str | None) -> None:
     """The ledger's CHECKs, asked first so that the answer names the field."""
     if reason not in MANUAL_REASONS:
@@ -66,6 +90,7 @@ def adjust(product_id: int, qty_change: int, reason: str, *, note: str | None = 
     with write_transaction():
         if not Product.select().where(Product.id == product_id).exists():
             raise NotFound("no such product")
+        release_expired([product_id], clock.now())
         move = append_move(product_id, qty_change, reason, note=note, actor_id=actor_id)
         balance = Product.select(Product.stock_quantity).where(Product.id == product_id).scalar()
     return move, balance

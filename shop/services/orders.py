@@ -1,0 +1,234 @@
+"""Checkout and orders: the unit of work that turns a cart into an order, and what the
+shop does with orders afterwards.
+
+Checkout owns its transaction (Saleor's way): it re-reads the caller's holds inside the
+write lock, settles expired ones, writes the order, its lines and the ledger rows
+(``reservation_converted`` +q then ``sale`` -q per line) and deletes the holds, all or
+nothing. A keyed retry gets the stored answer (``shop.services.idempotency``); an unkeyed
+double submit finds the cart already empty: never a second order.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+import peewee
+
+from shop import clock
+from shop.config import get_settings
+from shop.db import write_transaction
+from shop.errors import Conflict, InsufficientStock, Invalid, NotFound, ReservationExpired
+from shop.models import Order, OrderItem, Product, ProductReservation, StockMove
+from shop.services import idempotency
+from shop.services.pagination import DEFAULT_LIMIT, Page, decode_cursor, page_of
+from shop.services.stock import append_move
+
+# Crockford's base32 without look-alikes: order numbers are read out over the phone.
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+# The only status changes there are: (from, to) -> payment status afterwards (None: same).
+TRANSITIONS: dict[tuple[str, str], str | None] = {
+    ("pending", "paid"): "paid",
+    ("paid", "shipped"): None,
+    ("shipped", "delivered"): None,
+    ("pending", "cancelled"): None,
+    ("paid", "cancelled"): "refunded",
+}
+RETURNABLE = ("paid", "shipped", "delivered")
+
+
+def new_order_number() -> str:
+    """``ES-XXXX-XXXX``: 40 random bits, so numbers say nothing about each other."""
+    chars = "".join(secrets.choice(_ALPHABET) for _ in range(8))
+    return f"ES-{chars[:4]}-{chars[4:]}"
+
+
+def _returned(order_ids: list[int]) -> dict[tuple[int, int], int]:
+    """Units returned so far per (order, product), from the ledger."""
+    if not order_ids:
+        return {}
+    rows = (StockMove.select(StockMove.order, StockMove.product,
+                             peewee.fn.sum(StockMove.qty_change))
+            .where(StockMove.order.in_(order_ids) & (StockMove.reason == "return"))
+            .group_by(StockMove.order, StockMove.product).tuples())
+    return {(o, p): n for o, p, n in rows}
+
+
+def _views(orders: list[Order]) -> list[dict[str, Any]]:
+    """Orders as plain data with their lines (two more statements for any number)."""
+    ids = [o.id for o in orders]
+    lines: dict[int, list[OrderItem]] = defaultdict(list)
+    if ids:
+        for item in OrderItem.select().where(OrderItem.order.in_(ids)).order_by(OrderItem.id):
+            lines[item.order_id].append(item)
+    returned = _returned(ids)
+    return [{
+        "order_number": o.order_number, "status": o.status,
+        "payment_status": o.payment_status, "shipping_method": o.shipping_method,
+        "items": [{"product_id": i.product_id, "title": i.title, "quantity": i.quantity,
+                   "unit_price_cents": i.unit_price_cents,
+                   "line_total_cents": i.line_total_cents,
+                   "returned_quantity": returned.get((o.id, i.product_id), 0)}
+                  for i in lines[o.id]],
+        "subtotal_cents": o.subtotal_cents, "shipping_cents": o.shipping_cents,
+        "total_cents": o.total_cents, "delivery_address": o.delivery_address,
+        "created_at": clock.to_text(o.created_at), "updated_at": clock.to_text(o.updated_at),
+    } for o in orders]
+
+
+def _view(order: Order) -> dict[str, Any]:
+    return _views([order])[0]
+
+
+def checkout(user_id: int, shipping_method: str = "collect",
+             delivery_address: dict[str, Any] | None = None,
+             idempotency_key: str | None = None) -> tuple[int, dict[str, Any]]:
+    """Turn the caller's holds into an order; returns (HTTP status, ``{"order": ...}``).
+
+    The server prices shipping: ``collect`` is free, ``deliver`` costs SHOP_SHIPPING_CENTS
+    and needs an address (kept on the order as a snapshot). 400 for an empty cart, 409
+    ``reservation_expired`` when a hold ran out and its stock is gone.
+    """
+    if shipping_method == "deliver" and delivery_address is None:
+        raise Invalid("delivery needs a delivery_address",
+                      details={"fields": {"delivery_address": "required to deliver"}})
+    address = delivery_address if shipping_method == "deliver" else None
+    shipping = get_settings().shipping_cents if shipping_method == "deliver" else 0
+    keyed = idempotency.keyed(user_id, "checkout", idempotency_key,
+                              {"shipping_method": shipping_method,
+                               "delivery_address": address})
+    now = clock.now()
+    with write_transaction():
+        stored = idempotency.replay(keyed)
+        if stored is not None:
+            return stored
+        holds = list(ProductReservation.select(ProductReservation, Product).join(Product)
+                     .where(ProductReservation.user == user_id)
+                     .order_by(ProductReservation.product))
+        if not holds:
+            raise Invalid("the cart is empty", details={"fields": {"cart": "empty"}})
+        subtotal = sum(h.quantity * h.product.price_cents for h in holds)
+        order = Order.create(order_number=new_order_number(), user=user_id,
+                             shipping_method=shipping_method, subtotal_cents=subtotal,
+                             shipping_cents=shipping, total_cents=subtotal + shipping,
+                             delivery_address=address, created_at=now, updated_at=now)
+        for hold in holds:
+            _sell(order, hold, user_id, now)
+        body = {"order": _view(order)}
+        idempotency.remember(keyed, 201, body)
+    return 201, body
+
+
+def _sell(order: Order, hold: ProductReservation, user_id: int, now: datetime) -> None:
+    """One order line from one hold: the held units are converted and sold."""
+    product = hold.product
+    if product.status != "active":
+        raise Conflict(f"{product.title} is no longer for sale",
+                       details={"product_id": product.id})
+    if hold.expires_at > now:
+        append_move(product.id, hold.quantity, "reservation_converted", order_id=order.id,
+                    reservation_id=hold.id, actor_id=user_id)
+    else:  # expired, not yet swept: give it back, then sell only if the stock is still here
+        append_move(product.id, hold.quantity, "reservation_expired", reservation_id=hold.id)
+    try:
+        append_move(product.id, -hold.quantity, "sale", order_id=order.id, actor_id=user_id)
+    except InsufficientStock as exc:
+        raise ReservationExpired(
+            f"your hold on {product.title} expired and the stock has gone",
+            details={"product_id": product.id, **exc.details}) from exc
+    OrderItem.create(order=order, product=product.id, title=product.title,
+                     unit_price_cents=product.price_cents, quantity=hold.quantity,
+                     line_total_cents=product.price_cents * hold.quantity)
+    ProductReservation.delete().where(ProductReservation.id == hold.id).execute()
+
+
+def _page(select: peewee.ModelSelect, tag: str, limit: int,
+          cursor: str | None) -> Page[dict[str, Any]]:
+    """Newest first, keyed on (created_at, id)."""
+    if cursor:
+        created, order_id = decode_cursor(cursor, tag, (str, int))
+        select = select.where(peewee.Tuple(Order.created_at, Order.id)
+                              < peewee.Tuple(created, order_id))
+    rows = list(select.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1))
+    page = page_of(rows, limit, lambda o: [clock.to_text(o.created_at), o.id], tag)
+    return Page(_views(page.items), page.next_cursor)
+
+
+def orders_of(user_id: int, *, limit: int = DEFAULT_LIMIT,
+              cursor: str | None = None) -> Page[dict[str, Any]]:
+    return _page(Order.select().where(Order.user == user_id), "orders:mine", limit, cursor)
+
+
+def all_orders(status: str | None = None, *, limit: int = DEFAULT_LIMIT,
+               cursor: str | None = None) -> Page[dict[str, Any]]:
+    select = Order.select()
+    if status is not None:
+        select = select.where(Order.status == status)
+    return _page(select, f"orders:{status or 'all'}", limit, cursor)
+
+
+def get_order(order_number: str, *, user_id: int | None = None) -> dict[str, Any]:
+    """One order; with ``user_id``, only that user's (anyone else's is a 404)."""
+    order = Order.get_or_none(Order.order_number == order_number)
+    if order is None or (user_id is not None and order.user_id != user_id):
+        raise NotFound("no such order")
+    return _view(order)
+
+
+def _locked_order(order_number: str) -> Order:
+    order = Order.get_or_none(Order.order_number == order_number)
+    if order is None:
+        raise NotFound("no such order")
+    return order
+
+
+def change_status(order_number: str, status: str, *, actor_id: int) -> dict[str, Any]:
+    """Move an order along TRANSITIONS; anything else is a 409 with nothing written.
+    Cancelling returns every unit not yet returned, with ``return`` moves."""
+    with write_transaction():
+        order = _locked_order(order_number)
+        if (order.status, status) not in TRANSITIONS:
+            allowed = sorted(to for (frm, to) in TRANSITIONS if frm == order.status)
+            raise Conflict(f"an order that is {order.status} cannot become {status}",
+                           details={"from": order.status, "to": status, "allowed": allowed})
+        payment = TRANSITIONS[(order.status, status)] or order.payment_status
+        if status == "cancelled":
+            returned = _returned([order.id])
+            for item in OrderItem.select().where(OrderItem.order == order.id):
+                left = item.quantity - returned.get((order.id, item.product_id), 0)
+                if left:
+                    append_move(item.product_id, left, "return", order_id=order.id,
+                                actor_id=actor_id, note="order cancelled")
+        (Order.update(status=status, payment_status=payment, updated_at=clock.now())
+         .where(Order.id == order.id).execute())
+        return _view(Order.get_by_id(order.id))
+
+
+def return_items(order_number: str, items: list[tuple[int, int]], *,
+                 actor_id: int) -> dict[str, Any]:
+    """Take units back into stock (``return`` moves), never more than were bought."""
+    wanted: dict[int, int] = defaultdict(int)
+    for product_id, quantity in items:
+        wanted[product_id] += quantity
+    with write_transaction():
+        order = _locked_order(order_number)
+        if order.status not in RETURNABLE:
+            raise Conflict(f"an order that is {order.status} takes no returns",
+                           details={"status": order.status})
+        bought = {i.product_id: i.quantity
+                  for i in OrderItem.select().where(OrderItem.order == order.id)}
+        returned = _returned([order.id])
+        for product_id, quantity in sorted(wanted.items()):
+            if product_id not in bought:
+                raise Invalid(f"product {product_id} is not in this order",
+                              details={"fields": {"items": f"product {product_id} not bought"}})
+            already = returned.get((order.id, product_id), 0)
+            if already + quantity > bought[product_id]:
+                raise Conflict("that is more than was bought", details={
+                    "product_id": product_id, "bought": bought[product_id],
+                    "returned": already})
+            append_move(product_id, quantity, "return", order_id=order.id, actor_id=actor_id)
+        return _view(order)
