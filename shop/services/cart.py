@@ -73,9 +73,11 @@ def _set_hold(holder: Holder, product_id: int, quantity: int, now: datetime,
     if quantity == 0:
         ProductReservation.delete().where(ProductReservation.id == existing.id).execute()
         return None
-    (ProductReservation.update(quantity=quantity, expires_at=_expiry(now))
-     .where(ProductReservation.id == existing.id).execute())
-    return ProductReservation.get_by_id(existing.id)
+    if diff or existing.expires_at != _expiry(now):
+        (ProductReservation.update(quantity=quantity, expires_at=_expiry(now))
+         .where(ProductReservation.id == existing.id).execute())
+        existing.quantity, existing.expires_at = quantity, _expiry(now)
+    return existing
 
 
 def _hold_of(holder: Holder, product_id: int) -> ProductReservation | None:

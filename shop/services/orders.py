@@ -57,14 +57,18 @@ def _returned(order_ids: list[int]) -> dict[tuple[int, int], int]:
     return {(o, p): n for o, p, n in rows}
 
 
-def _views(orders: list[Order]) -> list[dict[str, Any]]:
-    """Orders as plain data with their lines (two more statements for any number)."""
+def _views(orders: list[Order],
+           known: dict[int, list[OrderItem]] | None = None) -> list[dict[str, Any]]:
+    """Orders as plain data with their lines (two more statements for any number, none
+    for an order whose ``known`` lines were just written)."""
     ids = [o.id for o in orders]
     lines: dict[int, list[OrderItem]] = defaultdict(list)
-    if ids:
+    if known is not None:
+        lines.update(known)
+    elif ids:
         for item in OrderItem.select().where(OrderItem.order.in_(ids)).order_by(OrderItem.id):
             lines[item.order_id].append(item)
-    returned = _returned(ids)
+    returned = _returned(ids) if known is None else {}
     return [{
         "order_number": o.order_number, "status": o.status,
         "payment_status": o.payment_status, "shipping_method": o.shipping_method,
@@ -79,8 +83,9 @@ def _views(orders: list[Order]) -> list[dict[str, Any]]:
     } for o in orders]
 
 
-def _view(order: Order) -> dict[str, Any]:
-    return _views([order])[0]
+def _view(order: Order, lines: list[OrderItem] | None = None) -> dict[str, Any]:
+    """One order; ``lines``: the lines just written (a new order has no returns yet)."""
+    return _views([order], {order.id: lines} if lines is not None else None)[0]
 
 
 def checkout(user_id: int, shipping_method: str = "collect",
@@ -115,14 +120,13 @@ def checkout(user_id: int, shipping_method: str = "collect",
                              shipping_method=shipping_method, subtotal_cents=subtotal,
                              shipping_cents=shipping, total_cents=subtotal + shipping,
                              delivery_address=address, created_at=now, updated_at=now)
-        for hold in holds:
-            _sell(order, hold, user_id, now)
-        body = {"order": _view(order)}
+        lines = [_sell(order, hold, user_id, now) for hold in holds]
+        body = {"order": _view(order, lines)}
         idempotency.remember(keyed, 201, body)
     return 201, body
 
 
-def _sell(order: Order, hold: ProductReservation, user_id: int, now: datetime) -> None:
+def _sell(order: Order, hold: ProductReservation, user_id: int, now: datetime) -> OrderItem:
     """One order line from one hold: the held units are converted and sold."""
     product = hold.product
     if product.status != "active":
@@ -139,10 +143,11 @@ def _sell(order: Order, hold: ProductReservation, user_id: int, now: datetime) -
         raise ReservationExpired(
             f"your hold on {product.title} expired and the stock has gone",
             details={"product_id": product.id, **exc.details}) from exc
-    OrderItem.create(order=order, product=product.id, title=product.title,
-                     unit_price_cents=product.price_cents, quantity=hold.quantity,
-                     line_total_cents=product.price_cents * hold.quantity)
+    line = OrderItem.create(order=order, product=product.id, title=product.title,
+                            unit_price_cents=product.price_cents, quantity=hold.quantity,
+                            line_total_cents=product.price_cents * hold.quantity)
     ProductReservation.delete().where(ProductReservation.id == hold.id).execute()
+    return line
 
 
 def _page(select: peewee.ModelSelect, tag: str, limit: int,

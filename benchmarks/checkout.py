@@ -1,0 +1,245 @@
+"""Checkout speed: the service layer ÷ raw sqlite3, HTTP ÷ /healthz, and flat cost at scale.
+
+(a) Service-level checkouts/s (hold one unit + check out, two transactions) ÷ a plain
+    sqlite3 script running the same statements with the same pragmas, in the same run.
+(b) HTTP checkouts/s (hold + checkout, signed in) with C concurrent clients over a real
+    gunicorn on 127.0.0.1 ÷ GET /healthz on the same server; p50/p99 of a checkout; and
+    oversells, which must be 0: demand is set higher than the stock.
+(c) A checkout of a product with 10^6 ledger rows ÷ one with 10^2 (interleaved rounds).
+Prints the figures; asserts nothing. Only 127.0.0.1 is ever contacted.
+
+    python benchmarks/checkout.py                 # all three
+    python benchmarks/checkout.py --only a -n 500
+    python benchmarks/checkout.py --only b --seconds 5 --clients 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT)]
+
+from _common import percentile, raw_connect  # noqa: E402
+from catalogue_http import load  # noqa: E402
+from ledger_scale import build  # noqa: E402
+
+from shop import clock  # noqa: E402
+from shop.db import database, init_database, write_transaction  # noqa: E402
+from shop.services import accounts, cart, catalogue, orders, stock  # noqa: E402
+from shop.services.cart import Holder  # noqa: E402
+from shop.services.migrations import migrate  # noqa: E402
+from tests.servers import running_shop  # noqa: E402
+
+PRODUCT = {"title": "Bench coat", "category": "coats", "condition": "good",
+           "price_cents": 2500, "status": "active"}
+
+
+def _shop(path: Path, units: int) -> tuple[int, int]:
+    """A migrated shop with one user and one product holding ``units``."""
+    init_database(path)
+    migrate()
+    with write_transaction():
+        user = accounts.add_user("bench@example.com", "x", "Bench", "customer", clock.now())
+    pid = catalogue.create_product({**PRODUCT, "sku": "BENCH-1"})["id"]
+    stock.adjust(pid, units, "restock")
+    return user.id, pid
+
+
+def service_checkouts(user_id: int, pid: int, n: int) -> float:
+    holder = Holder(user_id=user_id)
+    start = time.perf_counter()
+    for _ in range(n):
+        cart.hold(holder, pid, 1)
+        orders.checkout(user_id)
+    return time.perf_counter() - start
+
+
+def raw_checkouts(path: Path, user_id: int, pid: int, n: int) -> float:
+    """The statements hold() and checkout() run, through the standard library."""
+    conn = raw_connect(path)
+    start = time.perf_counter()
+    for i in range(n):
+        now = clock.to_text(clock.now())
+        # hold()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("SELECT * FROM products WHERE id = ?", (pid,)).fetchone()
+        conn.execute("SELECT * FROM product_reservations WHERE product_id IN (?) "
+                     "AND expires_at <= ?", (pid, now)).fetchall()
+        conn.execute("SELECT * FROM product_reservations WHERE product_id = ? "
+                     "AND user_id = ?", (pid, user_id)).fetchone()
+        hold = conn.execute("INSERT INTO product_reservations (product_id, user_id, quantity,"
+                            " created_at, expires_at) VALUES (?, ?, 1, ?, ?)",
+                            (pid, user_id, now, now.replace("T", "U"))).lastrowid
+        conn.execute("INSERT INTO stock_moves (product_id, qty_change, reason, reservation_id,"
+                     " actor_id, created_at) VALUES (?, -1, 'reserved', ?, ?, ?)",
+                     (pid, hold, user_id, now))
+        conn.execute("UPDATE product_reservations SET quantity = 1, expires_at = ? "
+                      "WHERE id = ?", (now, hold))
+        conn.execute("SELECT * FROM product_reservations WHERE id = ?", (hold,)).fetchone()
+        conn.execute("COMMIT")
+        # checkout()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("SELECT r.*, p.* FROM product_reservations r JOIN products p "
+                     "ON p.id = r.product_id WHERE r.user_id = ? ORDER BY r.product_id",
+                     (user_id,)).fetchall()
+        order = conn.execute(
+            "INSERT INTO orders (order_number, user_id, status, payment_status, "
+            "shipping_method, subtotal_cents, shipping_cents, total_cents, created_at, "
+            "updated_at) VALUES (?, ?, 'pending', 'unpaid', 'collect', 2500, 0, 2500, ?, ?)",
+            (f"RAW-{i}", user_id, now, now)).lastrowid
+        for qty, reason in ((1, "reservation_converted"), (-1, "sale")):
+            conn.execute("INSERT INTO stock_moves (product_id, qty_change, reason, order_id, "
+                         "reservation_id, actor_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (pid, qty, reason, order, hold if qty > 0 else None, user_id, now))
+        conn.execute("INSERT INTO order_items (order_id, product_id, title, unit_price_cents,"
+                     " quantity, line_total_cents) VALUES (?, ?, 'Bench coat', 2500, 1, 2500)",
+                     (order, pid))
+        conn.execute("DELETE FROM product_reservations WHERE id = ?", (hold,))
+        conn.execute("SELECT * FROM order_items WHERE order_id IN (?)", (order,)).fetchall()
+        conn.execute("SELECT order_id, product_id, sum(qty_change) FROM stock_moves WHERE "
+                     "order_id IN (?) AND reason = 'return' GROUP BY 1, 2", (order,)).fetchall()
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
+
+
+def part_a(n: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="shop-bench-") as tmp:
+        user_a, pid_a = _shop(Path(tmp) / "service.db", n)
+        service = service_checkouts(user_a, pid_a, n)
+        database.close()
+        user_b, pid_b = _shop(Path(tmp) / "raw.db", n)
+        database.close()
+        raw = raw_checkouts(Path(tmp) / "raw.db", user_b, pid_b, n)
+    print(f"(a) hold + checkout, {n} times, one process")
+    print(f"    raw sqlite3:   {n / raw:8.0f} checkouts/s ({raw / n * 1000:.2f} ms each)")
+    print(f"    service layer: {n / service:8.0f} checkouts/s ({service / n * 1000:.2f} ms each)")
+    print(f"    service ÷ raw: {raw / service:8.2f}   (goal ≥ 0.5)")
+
+
+def _buyer(port: int, token: str, pid: int, until: float, out: list) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    while time.perf_counter() < until:
+        start = time.perf_counter()
+        conn.request("POST", "/api/cart/items", json.dumps({"product_id": pid}), headers)
+        held = conn.getresponse()
+        held.read()
+        status = held.status
+        if status == 201:
+            conn.request("POST", "/api/checkout", "{}", headers)
+            done = conn.getresponse()
+            done.read()
+            status = done.status
+        out.append((time.perf_counter() - start, status))
+    conn.close()
+
+
+def part_b(seconds: float, clients: int, workers: int, threads: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="shop-bench-") as tmp:
+        path = Path(tmp) / "http.db"
+        init_database(path)
+        migrate()
+        tokens = []
+        password_hash = accounts.hash_password("a long enough password")
+        for n in range(clients):
+            with write_transaction():
+                accounts.add_user(f"b{n}@example.com", password_hash, "B", "customer",
+                                  clock.now())
+            tokens.append(accounts.login(f"b{n}@example.com", "a long enough password").token)
+        pid = catalogue.create_product({**PRODUCT, "sku": "HTTP-1"})["id"]
+        units = 4000  # fewer than the clients will try to buy: demand exceeds supply
+        stock.adjust(pid, units, "restock")
+        database.close()
+        with running_shop(path, workers=workers, threads=threads) as base:
+            port = int(base.rsplit(":", 1)[1])
+            health = load(port, "/healthz", clients, 2, seconds)
+            results: list = []
+            until = time.perf_counter() + seconds
+            buyers = [threading.Thread(target=_buyer, args=(port, t, pid, until, results))
+                      for t in tokens]
+            for b in buyers:
+                b.start()
+            for b in buyers:
+                b.join()
+        init_database(path)
+        report = stock.verify()
+        sold = -sum(m["qty_change"] for m in _moves(pid) if m["reason"] == "sale")
+        left = catalogue.get_product(pid)["stock_quantity"]
+        database.close()
+    done = [r for r in results if r[1] == 201]
+    latencies = [r[0] * 1000 for r in done]
+    statuses = sorted({r[1] for r in results})
+    rate = len(done) / seconds
+    print(f"(b) HTTP: gunicorn {workers} workers x {threads} threads, {clients} buyers, "
+          f"{seconds:.0f} s")
+    print(f"    /healthz:  {health['rps']:8.0f} req/s")
+    print(f"    checkouts: {rate:8.0f} /s, p50 {percentile(latencies, 50):.1f} ms, "
+          f"p99 {percentile(latencies, 99):.1f} ms; statuses seen {statuses}")
+    print(f"    checkouts ÷ healthz: {rate / health['rps']:.2f}   (goal ≥ 0.3)")
+    print(f"    sold {sold} of {units}, {left} left; oversold: {max(0, sold - units)}; "
+          f"ledger invariants: {'ok' if not report.violations else report.violations[:3]}")
+
+
+def _moves(pid: int) -> list[dict]:
+    return stock.list_moves(pid, limit=100).items + [
+        m for page in _all_pages(pid) for m in page]
+
+
+def _all_pages(pid: int):
+    cursor = stock.list_moves(pid, limit=100).next_cursor
+    while cursor:
+        page = stock.list_moves(pid, limit=100, cursor=cursor)
+        yield page.items
+        cursor = page.next_cursor
+
+
+def part_c(long: int, n: int, rounds: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="shop-bench-") as tmp:
+        path = Path(tmp) / "scale.db"
+        build(path, 100, long)  # product 1: 10^2 moves, product 2: `long` moves
+        init_database(path)
+        with write_transaction():
+            user = accounts.add_user("scale@example.com", "x", "S", "customer", clock.now())
+        database.execute_sql("UPDATE products SET status = 'active'")
+        totals = {1: 0.0, 2: 0.0}
+        per = n // rounds
+        for _ in range(rounds):
+            for pid in (1, 2):
+                totals[pid] += service_checkouts(user.id, pid, per)
+        database.close()
+    short_ms, long_ms = (totals[p] / (per * rounds) * 1000 for p in (1, 2))
+    print(f"(c) hold + checkout on a product with 100 moves: {short_ms:.2f} ms; with "
+          f"{long:,} moves: {long_ms:.2f} ms; ratio {long_ms / short_ms:.2f}   (goal ≤ 1.2)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=["a", "b", "c"], help="run one part")
+    parser.add_argument("-n", type=int, default=1000, help="checkouts timed in (a) and (c)")
+    parser.add_argument("--seconds", type=float, default=8.0, help="load time in (b)")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent buyers in (b)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers in (b)")
+    parser.add_argument("--threads", type=int, default=8, help="threads per worker in (b)")
+    parser.add_argument("--long", type=int, default=1_000_000, help="ledger rows in (c)")
+    args = parser.parse_args()
+    if args.only in (None, "a"):
+        part_a(args.n)
+    if args.only in (None, "b"):
+        part_b(args.seconds, args.clients, args.workers, args.threads)
+    if args.only in (None, "c"):
+        part_c(args.long, args.n, 5)
+
+
+if __name__ == "__main__":
+    main()
