@@ -126,10 +126,13 @@ def part_a(n: int) -> None:
     print(f"    service ÷ raw: {raw / service:8.2f}   (goal ≥ 0.5)")
 
 
-def _buyer(port: int, token: str, pid: int, until: float, out: list) -> None:
+def _buyer(port: int, token: str, pid: int, until: float, out: list,
+           attempts: int = 10**9) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    while time.perf_counter() < until:
+    for _ in range(attempts):
+        if time.perf_counter() >= until:
+            break
         start = time.perf_counter()
         conn.request("POST", "/api/cart/items", json.dumps({"product_id": pid}), headers)
         held = conn.getresponse()
@@ -157,24 +160,22 @@ def part_b(seconds: float, clients: int, workers: int, threads: int) -> None:
                                   clock.now())
             tokens.append(accounts.login(f"b{n}@example.com", "a long enough password").token)
         pid = catalogue.create_product({**PRODUCT, "sku": "HTTP-1"})["id"]
-        units = 4000  # fewer than the clients will try to buy: demand exceeds supply
-        stock.adjust(pid, units, "restock")
+        last = catalogue.create_product({**PRODUCT, "sku": "HTTP-LAST"})["id"]
+        stock.adjust(pid, 100_000, "restock")  # throughput: never runs out
+        units = 50  # the sell-out: 32 buyers x 10 attempts for 50 units
+        stock.adjust(last, units, "restock")
         database.close()
         with running_shop(path, workers=workers, threads=threads) as base:
             port = int(base.rsplit(":", 1)[1])
             health = load(port, "/healthz", clients, 2, seconds)
             results: list = []
-            until = time.perf_counter() + seconds
-            buyers = [threading.Thread(target=_buyer, args=(port, t, pid, until, results))
-                      for t in tokens]
-            for b in buyers:
-                b.start()
-            for b in buyers:
-                b.join()
+            _crowd(port, tokens, pid, time.perf_counter() + seconds, results)
+            rush: list = []
+            _crowd(port, tokens, last, time.perf_counter() + 60, rush, attempts=10)
         init_database(path)
         report = stock.verify()
-        sold = -sum(m["qty_change"] for m in _moves(pid) if m["reason"] == "sale")
-        left = catalogue.get_product(pid)["stock_quantity"]
+        sold = -sum(m["qty_change"] for m in _moves(last) if m["reason"] == "sale")
+        left = catalogue.get_product(last)["stock_quantity"]
         database.close()
     done = [r for r in results if r[1] == 201]
     latencies = [r[0] * 1000 for r in done]
@@ -186,8 +187,20 @@ def part_b(seconds: float, clients: int, workers: int, threads: int) -> None:
     print(f"    checkouts: {rate:8.0f} /s, p50 {percentile(latencies, 50):.1f} ms, "
           f"p99 {percentile(latencies, 99):.1f} ms; statuses seen {statuses}")
     print(f"    checkouts ÷ healthz: {rate / health['rps']:.2f}   (goal ≥ 0.3)")
-    print(f"    sold {sold} of {units}, {left} left; oversold: {max(0, sold - units)}; "
-          f"ledger invariants: {'ok' if not report.violations else report.violations[:3]}")
+    rushed = sorted({r[1] for r in rush})
+    print(f"    sell-out: {len(rush)} attempts for {units} units, statuses {rushed}: sold "
+          f"{sold}, {left} left; oversold: {max(0, sold - units)}; ledger invariants: "
+          f"{'ok' if not report.violations else report.violations[:3]}")
+
+
+def _crowd(port: int, tokens: list[str], pid: int, until: float, out: list,
+           attempts: int = 10**9) -> None:
+    buyers = [threading.Thread(target=_buyer, args=(port, t, pid, until, out, attempts))
+              for t in tokens]
+    for b in buyers:
+        b.start()
+    for b in buyers:
+        b.join()
 
 
 def _moves(pid: int) -> list[dict]:

@@ -30,7 +30,7 @@ from shop.services.migrations import migrate
 
 PRODUCT = ("INSERT INTO products (sku, title, description, brand, category, size, condition,"
            " price_cents, status, featured, stock_quantity, created_at, updated_at) VALUES"
-           " (?, 'Bench', '', '', 'coats', '', 'good', 100, 'active', 0, 0, 'x', 'x')")
+           " (?, 'Bench', '', '', 'coats', '', 'good', 100, 'active', 0, 0, ?, ?)")
 MOVE = ("INSERT INTO stock_moves (product_id, qty_change, reason, created_at)"
         " VALUES (?, 1, 'restock', ?)")
 
@@ -40,9 +40,9 @@ def build(path: Path, short: int, long: int) -> None:
     migrate()
     database.close()
     conn = raw_connect(path)
-    conn.execute(PRODUCT, ("SHORT",))
-    conn.execute(PRODUCT, ("LONG",))
     stamp = clock.to_text(clock.now())
+    conn.execute(PRODUCT, ("SHORT", stamp, stamp))
+    conn.execute(PRODUCT, ("LONG", stamp, stamp))
     for product, count in ((1, short), (2, long)):
         done = 0
         while done < count:

@@ -166,6 +166,40 @@ def seed_demo(ctx: click.Context, password: str | None, products: int) -> None:
 
 
 @main.group()
+def offers() -> None:
+    """The shop's offers to sellers.
+
+    \b
+    Example:
+      shop offers expire
+    """
+
+
+@offers.command("expire")
+@with_database
+@click.pass_context
+@_handle_errors
+def offers_expire(ctx: click.Context) -> None:
+    """Expire offers unanswered for SHOP_OFFER_DAYS, in short batches (cron; idempotent,
+    safe to run twice at once). Prints how many.
+
+    \b
+    Example:
+      shop offers expire
+    """
+    from shop.services import selling
+
+    _configure(ctx)
+    total = 0
+    while True:
+        done = selling.expire_offers()
+        total += done
+        if done < 200:
+            break
+    click.echo(f"expired {total} offer(s)")
+
+
+@main.group()
 def stock() -> None:
     """The stock ledger.
 

@@ -150,3 +150,47 @@ def test_a_write_waiting_past_the_busy_timeout_is_a_503(app, client, customer_he
     assert r.status_code == 503
     assert r.get_json()["error"]["code"] == "busy" and r.headers["Retry-After"] == "1"
     assert _rows(db_path, "SELECT count(*) FROM product_reservations") == [(0,)]
+
+
+def test_a_sellers_accept_racing_the_shops_new_offer_over_http(shop) -> None:
+    """Issue 8's race over gunicorn: each round exactly one of the two wins (the accept,
+    since an open offer cannot be replaced), and the history shows exactly that."""
+    base = shop["base"]
+    init_database(shop["path"])
+    accounts.create_admin("owner@example.com", "the owner's password")
+    admin = {"Authorization": "Bearer " + accounts.login(
+        "owner@example.com", "the owner's password", "race").token}
+    database.close()
+    seller = {"Authorization": f"Bearer {shop['tokens'][1]}"}
+    item = {"title": "Coat", "category": "coats", "condition": "good"}
+    for _ in range(5):
+        status, body = _call(base + "/api/sell", "POST", {"items": [item]}, seller)
+        assert status == 201, body
+        batch = body["submission"]["batch_id"]
+        admin_url = f"{base}/api/admin/submissions/{batch}"
+        _call(admin_url + "/review", "POST", {"status": "reviewing"}, admin)
+        _call(admin_url + "/offer", "POST", {"offered_price_cents": 3000}, admin)
+        start = threading.Barrier(2)
+        answers: dict[str, int] = {}
+
+        def accept(batch: str = batch, start: threading.Barrier = start,
+                   answers: dict = answers) -> None:
+            start.wait(30)
+            answers["accept"] = _call(f"{base}/api/offers/{batch}/respond", "POST",
+                                      {"response": "accept"}, seller)[0]
+
+        def new_offer(url: str = admin_url, start: threading.Barrier = start,
+                      answers: dict = answers) -> None:
+            start.wait(30)
+            answers["offer"] = _call(url + "/offer", "POST", {"offered_price_cents": 2000},
+                                     admin)[0]
+
+        threads = [threading.Thread(target=accept), threading.Thread(target=new_offer)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert answers == {"accept": 200, "offer": 409}, answers
+        history = _call(admin_url, "GET", None, admin)[1]["submission"]
+        assert [e["action"] for e in history["offer_events"]] == ["review", "offer", "accept"]
+        assert history["final_price_cents"] == 3000

@@ -361,3 +361,98 @@ class CartMergeOut(ResponseModel):
 
 
 SessionOut.model_rebuild()
+
+
+# --- selling --------------------------------------------------------------------------------
+SubmissionStatus = Literal["pending", "reviewing", "approved", "rejected", "withdrawn"]
+OfferStatus = Literal["no_offer", "offer_sent", "countered", "accepted", "rejected", "expired"]
+Money = Annotated[int, Field(ge=0, le=100_000_000)]
+
+
+class SellItemIn(RequestModel):
+    title: line(200, required=True)
+    brand: line(100) = ""
+    category: Slug
+    size: line(40) = ""
+    condition: Condition
+    notes: multiline(2000) = ""
+
+
+class SubmissionIn(RequestModel):
+    items: Annotated[list[SellItemIn], Field(min_length=1, max_length=50)]
+    seller_price_cents: Money | None = None
+    notes: multiline(2000) = ""
+
+
+class SellItemOut(ResponseModel):
+    id: int
+    title: str
+    brand: str
+    category: str
+    size: str
+    condition: Condition
+    notes: str
+
+
+class OfferEventOut(ResponseModel):
+    actor: Literal["shop", "seller"]
+    action: str
+    amount_cents: int | None
+    message: str
+    created_at: UtcTime
+
+
+class SubmissionOut(ResponseModel):
+    batch_id: str
+    seller_id: int
+    status: SubmissionStatus
+    offer_status: OfferStatus
+    seller_price_cents: int | None
+    offered_price_cents: int | None
+    final_price_cents: int | None
+    seller_response: Literal["accept", "reject", "counter"] | None
+    responded_at: UtcTime | None
+    offer_expires_at: UtcTime | None
+    payout_status: Literal["none", "owed", "paid"]
+    payout_reference: str | None
+    notes: str
+    created_at: UtcTime
+    updated_at: UtcTime
+    items: list[SellItemOut] = Field(default_factory=list)
+    images: list[ImageOut] = Field(default_factory=list)
+    offer_events: list[OfferEventOut] = Field(default_factory=list)
+
+
+class SubmissionWrapper(ResponseModel):
+    submission: SubmissionOut
+
+
+class SubmissionPage(ResponseModel):
+    items: list[SubmissionOut]
+    next_cursor: str | None
+
+
+class SubmissionListQuery(QueryModel):
+    status: SubmissionStatus | None = None
+    offer_status: OfferStatus | None = None
+    limit: Limit = 20
+    cursor: Cursor | None = None
+
+
+class ReviewIn(RequestModel):
+    status: Literal["reviewing", "approved", "rejected"]
+
+
+class OfferIn(RequestModel):
+    offered_price_cents: Money
+    message: multiline(2000) = ""
+
+
+class RespondIn(RequestModel):
+    response: Literal["accept", "reject", "counter"]
+    counter_price_cents: Money | None = None
+    message: multiline(2000) = ""
+
+
+class PayoutIn(RequestModel):
+    reference: line(200, required=True)

@@ -20,7 +20,8 @@ OFFER_STATUSES = ("no_offer", "offer_sent", "countered", "accepted", "rejected",
 SELLER_RESPONSES = ("accept", "reject", "counter")
 PAYOUT_STATUSES = ("none", "owed", "paid")
 OFFER_ACTORS = ("shop", "seller")
-OFFER_ACTIONS = ("offer", "counter", "accept", "reject", "withdraw", "expire")
+OFFER_ACTIONS = ("offer", "counter", "accept", "reject", "withdraw", "expire", "review",
+                 "payout")
 EVENT_TYPES = (
     "page_view", "product_view", "search", "add_to_cart", "remove_from_cart",
     "checkout_started", "sell_started",

@@ -23,7 +23,9 @@ CATEGORY_SLUG = "length(category) BETWEEN 1 AND 40 AND category NOT GLOB '*[^a-z
 class SellSubmission(BaseModel):
     batch_id = peewee.TextField(unique=True)
     # RESTRICT: a seller with submissions keeps their negotiation history.
-    seller = peewee.ForeignKeyField(User, on_delete="RESTRICT", backref="submissions")
+    # index=False: (seller_id, created_at) below serves the key and the seller's list.
+    seller = peewee.ForeignKeyField(User, on_delete="RESTRICT", backref="submissions",
+                                    index=False)
     # Review lifecycle and negotiation are separate state machines.
     status = peewee.TextField(default="pending", constraints=[
         one_of("status", SUBMISSION_STATUSES)])
@@ -44,6 +46,8 @@ class SellSubmission(BaseModel):
     notes = peewee.TextField(default="")
     created_at = UtcDateTimeField()
     updated_at = UtcDateTimeField()
+    # The bank or payment reference of a paid payout (migration 006 added it, hence last).
+    payout_reference = peewee.TextField(null=True)
 
     class Meta:
         table_name = "sell_submissions"
@@ -52,7 +56,13 @@ class SellSubmission(BaseModel):
             Check("(offer_status = 'accepted') = (final_price_cents IS NOT NULL)"),
             Check("(offer_status = 'accepted') = (payout_status <> 'none')"),
         ]
-        indexes = ((("status", "offer_status"), False),)
+        indexes = (
+            (("status", "offer_status"), False),
+            (("status", "created_at"), False),        # the admin's list, newest first
+            (("offer_status", "created_at"), False),  # ... filtered by negotiation state
+            (("offer_status", "offer_expires_at"), False),  # the expiry sweep
+            (("seller", "created_at"), False),        # a seller's own list
+        )
 
 
 class SellItem(BaseModel):

@@ -1,0 +1,110 @@
+"""Selling endpoints (API.md "Selling"): sellers submit and answer offers; the shop
+reviews, offers, accepts counters and pays out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+
+from shop.api import schemas
+from shop.api.auth import current_user
+from shop.api.routing import header, route
+from shop.services import selling
+
+bp = Blueprint("selling", __name__, url_prefix="/api")
+
+
+def _wrap(submission: dict[str, Any]) -> dict[str, Any]:
+    return {"submission": submission}
+
+
+@route(bp, "/sell", "POST", summary="Submit a batch of items to sell", status=201,
+       auth="user", body=schemas.SubmissionIn, response=schemas.SubmissionWrapper)
+def submit(body: schemas.SubmissionIn) -> Any:
+    items = [item.model_dump() for item in body.items]
+    return _wrap(selling.submit(current_user().id, items, body.seller_price_cents,
+                                body.notes))
+
+
+@route(bp, "/sell", "GET", summary="My submissions, newest first", auth="user",
+       query=schemas.PageQuery, response=schemas.SubmissionPage)
+def mine(query: schemas.PageQuery) -> Any:
+    page = selling.submissions_of(current_user().id, limit=query.limit, cursor=query.cursor)
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@route(bp, "/sell/<batch_id>", "GET", summary="One of my submissions, with its history",
+       auth="user", response=schemas.SubmissionWrapper, errors=[404])
+def one(batch_id: str) -> Any:
+    return _wrap(selling.get_submission(batch_id, seller_id=current_user().id))
+
+
+@route(bp, "/sell/<batch_id>/images", "POST", summary="Attach a picture to my submission",
+       status=201, auth="user", body=schemas.ImageIn, response=schemas.ImageWrapper,
+       errors=[404, 409])
+def add_image(batch_id: str, body: schemas.ImageIn) -> Any:
+    return {"image": selling.add_image(batch_id, current_user().id, body.cloudflare_id,
+                                       body.url, body.variants)}
+
+
+@route(bp, "/sell/<batch_id>/withdraw", "POST", summary="Take my submission back",
+       auth="user", response=schemas.SubmissionWrapper, errors=[404, 409])
+def withdraw(batch_id: str) -> Any:
+    return _wrap(selling.withdraw(batch_id, seller_id=current_user().id))
+
+
+@route(bp, "/offers/<batch_id>/respond", "POST",
+       summary="Answer the shop's offer: accept, reject or counter", auth="user",
+       body=schemas.RespondIn, response=schemas.SubmissionWrapper, errors=[404, 409],
+       headers=["Idempotency-Key"])
+def respond(batch_id: str, body: schemas.RespondIn) -> Any:
+    key = header("Idempotency-Key", schemas.HEADERS["Idempotency-Key"]["pattern"])
+    _status, answer = selling.respond(batch_id, body.response, seller_id=current_user().id,
+                                      counter_price_cents=body.counter_price_cents,
+                                      message=body.message, idempotency_key=key)
+    return answer
+
+
+@route(bp, "/admin/submissions", "GET", summary="Every submission, newest first",
+       auth="admin", query=schemas.SubmissionListQuery, response=schemas.SubmissionPage)
+def all_submissions(query: schemas.SubmissionListQuery) -> Any:
+    page = selling.all_submissions(query.status, query.offer_status, limit=query.limit,
+                                   cursor=query.cursor)
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@route(bp, "/admin/submissions/<batch_id>", "GET", summary="One submission, with its history",
+       auth="admin", response=schemas.SubmissionWrapper, errors=[404])
+def admin_one(batch_id: str) -> Any:
+    return _wrap(selling.get_submission(batch_id))
+
+
+@route(bp, "/admin/submissions/<batch_id>/review", "POST", summary="Move the review on",
+       auth="admin", body=schemas.ReviewIn, response=schemas.SubmissionWrapper,
+       errors=[404, 409])
+def review(batch_id: str, body: schemas.ReviewIn) -> Any:
+    return _wrap(selling.review(batch_id, body.status, admin_id=current_user().id))
+
+
+@route(bp, "/admin/submissions/<batch_id>/offer", "POST",
+       summary="Make an offer (or answer a counter with a new one)", status=201,
+       auth="admin", body=schemas.OfferIn, response=schemas.SubmissionWrapper,
+       errors=[404, 409])
+def offer(batch_id: str, body: schemas.OfferIn) -> Any:
+    return _wrap(selling.offer(batch_id, body.offered_price_cents, body.message,
+                               admin_id=current_user().id))
+
+
+@route(bp, "/admin/submissions/<batch_id>/accept-counter", "POST",
+       summary="Accept the seller's counter", auth="admin",
+       response=schemas.SubmissionWrapper, errors=[404, 409])
+def accept_counter(batch_id: str) -> Any:
+    return _wrap(selling.accept_counter(batch_id, admin_id=current_user().id))
+
+
+@route(bp, "/admin/submissions/<batch_id>/payout", "POST", summary="Record the payout paid",
+       auth="admin", body=schemas.PayoutIn, response=schemas.SubmissionWrapper,
+       errors=[404, 409])
+def payout(batch_id: str, body: schemas.PayoutIn) -> Any:
+    return _wrap(selling.record_payout(batch_id, body.reference, admin_id=current_user().id))
