@@ -165,6 +165,33 @@ def seed_demo(ctx: click.Context, password: str | None, products: int) -> None:
         click.echo(f"generated {created} product(s); the generated catalogue has {total}")
 
 
+@main.command("expire-reservations")
+@with_database
+@click.pass_context
+@_handle_errors
+def expire_reservations(ctx: click.Context) -> None:
+    """Release cart holds that ran out and that nobody touched since (cron, every minute).
+
+    Each batch is its own short IMMEDIATE transaction, so checkouts keep flowing beside
+    it; running it twice at once is safe (every hold comes back exactly once). Prints the
+    count; exits non-zero only on failure.
+
+    \b
+    Example:
+      shop expire-reservations
+    """
+    from shop.services import stock as ledger
+
+    _configure(ctx)
+    total = 0
+    while True:
+        done = ledger.expire_due()
+        total += done
+        if done < ledger.SWEEP_BATCH:
+            break
+    click.echo(f"released {total} expired hold(s)")
+
+
 @main.group()
 def offers() -> None:
     """The shop's offers to sellers.

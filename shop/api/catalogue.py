@@ -11,7 +11,7 @@ from shop.api import schemas
 from shop.api.auth import current_user
 from shop.api.routing import route
 from shop.errors import Forbidden, Invalid
-from shop.services import catalogue, stock
+from shop.services import audit, catalogue, stock
 from shop.services.catalogue import ProductQuery
 
 bp = Blueprint("catalogue", __name__, url_prefix="/api")
@@ -47,7 +47,8 @@ def get_product(product_id: int) -> Any:
        auth="admin", body=schemas.ProductCreateIn, response=schemas.ProductWrapper,
        errors=[409])
 def create_product(body: schemas.ProductCreateIn) -> Any:
-    return {"product": catalogue.create_product(body.model_dump())}
+    return {"product": catalogue.create_product(body.model_dump(),
+                                                actor_id=current_user().id)}
 
 
 @route(bp, "/admin/products/<id:product_id>", "PATCH", summary="Change a product's fields",
@@ -57,7 +58,8 @@ def patch_product(product_id: int, body: schemas.ProductPatchIn) -> Any:
     changes = body.model_dump(exclude_unset=True)
     if not changes:
         raise Invalid("send at least one field to change", details={"fields": {"body": "empty"}})
-    return {"product": catalogue.update_product(product_id, changes)}
+    return {"product": catalogue.update_product(product_id, changes,
+                                                actor_id=current_user().id)}
 
 
 @route(bp, "/admin/products/<id:product_id>/images", "POST", summary="Attach an image",
@@ -65,7 +67,7 @@ def patch_product(product_id: int, body: schemas.ProductPatchIn) -> Any:
        errors=[404])
 def add_image(product_id: int, body: schemas.ImageIn) -> Any:
     return {"image": catalogue.add_image(product_id, body.cloudflare_id, body.url,
-                                         body.variants)}
+                                         body.variants, actor_id=current_user().id)}
 
 
 @route(bp, "/admin/products/<id:product_id>/stock", "POST",
@@ -83,3 +85,11 @@ def change_stock(product_id: int, body: schemas.StockChangeIn) -> Any:
        query=schemas.PageQuery, response=schemas.MovePage, errors=[404])
 def list_moves(product_id: int, query: schemas.PageQuery) -> Any:
     return _page(stock.list_moves(product_id, limit=query.limit, cursor=query.cursor))
+
+
+@route(bp, "/admin/audit", "GET", summary="The admin audit log, newest first", auth="admin",
+       query=schemas.AuditQuery, response=schemas.AuditPage)
+def audit_log(query: schemas.AuditQuery) -> Any:
+    page = audit.entries(query.entity_type, query.entity_id, limit=query.limit,
+                         cursor=query.cursor)
+    return _page(page)

@@ -85,8 +85,10 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     errors = set(spec.errors) | {500}
     if spec.body is not None:
         errors |= {400, 413}
-    if spec.query is not None:
-        errors.add(400)
+    if spec.query is not None or spec.headers:
+        errors.add(400)  # a query or header that breaks its rule
+    if _PATH_PARAM.search(spec.path):
+        errors.add(404)  # a path value that names nothing (or is not an id at all)
     if spec.auth in ("user", "admin"):
         errors.add(401)
         op["security"] = [{"bearer": []}]

@@ -169,7 +169,9 @@ def route(bp: Blueprint, path: str, method: str, *, summary: str, status: int = 
             if isinstance(result, tuple):
                 result, extra_headers = result
             if response is not None:
-                result = response.model_validate(result).model_dump(mode="json")
+                # Fields the view did not set (an optional extra) are left out, not null.
+                result = response.model_validate(result).model_dump(mode="json",
+                                                                    exclude_unset=True)
             return result, status, extra_headers
 
         bp.add_url_rule(path, endpoint=view.__name__, view_func=wrapper,

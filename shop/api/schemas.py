@@ -456,3 +456,27 @@ class RespondIn(RequestModel):
 
 class PayoutIn(RequestModel):
     reference: line(200, required=True)
+
+
+# --- audit -----------------------------------------------------------------------------------
+class AuditQuery(QueryModel):
+    entity_type: Literal["product", "order", "submission"] | None = None
+    entity_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,64}$")] | None = None
+    limit: Limit = 20
+    cursor: Cursor | None = None
+
+
+class AuditOut(ResponseModel):
+    id: int
+    actor_id: int
+    action: str
+    entity_type: str
+    entity_id: str
+    before: dict | None
+    after: dict | None
+    created_at: UtcTime
+
+
+class AuditPage(ResponseModel):
+    items: list[AuditOut]
+    next_cursor: str | None

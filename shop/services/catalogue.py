@@ -20,6 +20,7 @@ from shop import clock
 from shop.db import database, write_transaction
 from shop.errors import Conflict, NotFound
 from shop.models import Image, Product
+from shop.services import audit
 from shop.services.pagination import DEFAULT_LIMIT, Page, decode_cursor, page_of
 
 # sort name -> the key columns, and whether they run descending.
@@ -232,16 +233,19 @@ EDITABLE = ("sku", "title", "description", "brand", "category", "size", "conditi
             "price_cents", "status", "featured")
 
 
-def create_product(fields: dict[str, Any]) -> dict[str, Any]:
+def create_product(fields: dict[str, Any], *, actor_id: int | None = None) -> dict[str, Any]:
     """A new product with no stock (stock arrives as ledger rows); 409 for a taken sku."""
     now = clock.now()
     values = {k: v for k, v in fields.items() if k in EDITABLE}
     with write_transaction():  # a taken sku is a 409 naming it (errors.refused)
         product = Product.create(**values, created_at=now, updated_at=now)
-        return _fetch(product.id)
+        created = _fetch(product.id)
+        audit.record(actor_id, "product.create", "product", product.id, None, created)
+        return created
 
 
-def update_product(product_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+def update_product(product_id: int, changes: dict[str, Any], *,
+                   actor_id: int | None = None) -> dict[str, Any]:
     """Change the given fields. The sku is fixed once stock has moved: the ledger, orders
     and labels already name it."""
     changes = {k: v for k, v in changes.items() if k in EDITABLE}
@@ -252,14 +256,18 @@ def update_product(product_id: int, changes: dict[str, Any]) -> dict[str, Any]:
         if "sku" in changes and changes["sku"] != product.sku and product.ledger_head:
             raise Conflict("the sku cannot change once stock has moved",
                            details={"fields": {"sku": "fixed after the first stock move"}})
+        before = _fetch(product_id)
         if changes:
             (Product.update(**changes, updated_at=clock.now())
              .where(Product.id == product_id).execute())
-        return _fetch(product_id)
+        after = _fetch(product_id)
+        audit.record(actor_id, "product.update", "product", product_id,
+                     {k: before[k] for k in changes}, {k: after[k] for k in changes})
+        return after
 
 
-def add_image(product_id: int, cloudflare_id: str, url: str,
-              variants: list[str]) -> dict[str, Any]:
+def add_image(product_id: int, cloudflare_id: str, url: str, variants: list[str], *,
+              actor_id: int | None = None) -> dict[str, Any]:
     """Attach an image after the product's last one."""
     with write_transaction():
         if not Product.select().where(Product.id == product_id).exists():
@@ -269,4 +277,6 @@ def add_image(product_id: int, cloudflare_id: str, url: str,
         image = Image.create(product=product_id, cloudflare_id=cloudflare_id, url=url,
                              variants=variants, position=0 if last is None else last + 1,
                              created_at=clock.now())
+        audit.record(actor_id, "product.image", "product", product_id, None,
+                     image_data(image))
         return image_data(image)

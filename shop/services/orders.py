@@ -22,7 +22,7 @@ from shop.config import get_settings
 from shop.db import write_transaction
 from shop.errors import Conflict, InsufficientStock, Invalid, NotFound, ReservationExpired
 from shop.models import Order, OrderItem, Product, ProductReservation, StockMove
-from shop.services import idempotency
+from shop.services import audit, idempotency
 from shop.services.pagination import DEFAULT_LIMIT, Page, decode_cursor, page_of
 from shop.services.stock import append_move
 
@@ -209,6 +209,9 @@ def change_status(order_number: str, status: str, *, actor_id: int) -> dict[str,
                                 actor_id=actor_id, note="order cancelled")
         (Order.update(status=status, payment_status=payment, updated_at=clock.now())
          .where(Order.id == order.id).execute())
+        audit.record(actor_id, "order.status", "order", order.order_number,
+                     {"status": order.status, "payment_status": order.payment_status},
+                     {"status": status, "payment_status": payment})
         return _view(Order.get_by_id(order.id))
 
 
@@ -236,4 +239,7 @@ def return_items(order_number: str, items: list[tuple[int, int]], *,
                     "product_id": product_id, "bought": bought[product_id],
                     "returned": already})
             append_move(product_id, quantity, "return", order_id=order.id, actor_id=actor_id)
+        audit.record(actor_id, "order.return", "order", order.order_number, None,
+                     {"returned": [{"product_id": p, "quantity": q}
+                                   for p, q in sorted(wanted.items())]})
         return _view(order)

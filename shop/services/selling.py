@@ -22,7 +22,7 @@ from shop.config import get_settings
 from shop.db import write_transaction
 from shop.errors import Conflict, Invalid, InvalidOfferTransition, NotFound
 from shop.models import Image, OfferEvent, Product, SellItem, SellSubmission
-from shop.services import idempotency
+from shop.services import audit, idempotency
 from shop.services.pagination import DEFAULT_LIMIT, Page, decode_cursor, page_of
 from shop.services.stock import append_move
 
@@ -228,6 +228,8 @@ def review(batch_id: str, status: str, *, admin_id: int) -> dict[str, Any]:
          .where(SellSubmission.id == sub.id).execute())
         OfferEvent.create(submission=sub.id, actor="shop", actor_user=admin_id,
                           action="review", message=status, created_at=now)
+        audit.record(admin_id, "submission.review", "submission", batch_id,
+                     {"status": sub.status}, {"status": status})
         return _view(SellSubmission.get_by_id(sub.id))
 
 
@@ -252,9 +254,14 @@ def offer(batch_id: str, offered_price_cents: int, message: str = "", *,
     expires = now + timedelta(days=get_settings().offer_days)
     with write_transaction():
         sub = _expire_if_due(_find(batch_id), now)
+        before = {"offer_status": sub.offer_status,
+                  "offered_price_cents": sub.offered_price_cents}
         sub = _step(sub, "offer", "shop", offered_price_cents, now, actor_user=admin_id,
                     message=message, offered_price_cents=offered_price_cents,
                     offer_expires_at=expires)
+        audit.record(admin_id, "submission.offer", "submission", batch_id, before,
+                     {"offer_status": sub.offer_status,
+                      "offered_price_cents": offered_price_cents})
         return _view(sub)
 
 
@@ -265,7 +272,12 @@ def accept_counter(batch_id: str, *, admin_id: int) -> dict[str, Any]:
         sub = _find(batch_id)
         if (sub.offer_status, "accept", "shop") not in OFFERS:
             raise _refuse(sub, "accept", "shop")
-        return _view(_accept(sub, sub.seller_price_cents, "shop", admin_id, now))
+        accepted = _accept(sub, sub.seller_price_cents, "shop", admin_id, now)
+        audit.record(admin_id, "submission.accept_counter", "submission", batch_id,
+                     {"offer_status": sub.offer_status},
+                     {"offer_status": "accepted",
+                      "final_price_cents": accepted.final_price_cents})
+        return _view(accepted)
 
 
 def respond(batch_id: str, response: str, *, seller_id: int,
@@ -342,6 +354,9 @@ def record_payout(batch_id: str, reference: str, *, admin_id: int) -> dict[str, 
         OfferEvent.create(submission=sub.id, actor="shop", actor_user=admin_id,
                           action="payout", amount_cents=sub.final_price_cents,
                           message=reference, created_at=now)
+        audit.record(admin_id, "submission.payout", "submission", batch_id,
+                     {"payout_status": "owed"},
+                     {"payout_status": "paid", "payout_reference": reference})
         return _view(SellSubmission.get_by_id(sub.id))
 
 

@@ -19,6 +19,7 @@ from shop.db import database, write_transaction
 from shop.errors import InsufficientStock, Invalid, NotFound
 from shop.models import Product, ProductReservation, StockMove
 from shop.models.stock import REASON_SIGNS
+from shop.services import audit
 from shop.services.pagination import DEFAULT_LIMIT, Page, decode_cursor, page_of
 
 MANUAL_REASONS = ("restock", "adjustment", "return")
@@ -116,8 +117,12 @@ def adjust(product_id: int, qty_change: int, reason: str, *, note: str | None = 
         if not Product.select().where(Product.id == product_id).exists():
             raise NotFound("no such product")
         release_expired([product_id], clock.now())
+        before = Product.select(Product.stock_quantity).where(Product.id == product_id).scalar()
         move = append_move(product_id, qty_change, reason, note=note, actor_id=actor_id)
         balance = Product.select(Product.stock_quantity).where(Product.id == product_id).scalar()
+        audit.record(actor_id, f"stock.{reason}", "product", product_id,
+                     {"stock_quantity": before},
+                     {"stock_quantity": balance, "move_id": move.id, "note": note})
     return move, balance
 
 

@@ -1,0 +1,114 @@
+"""Operations (issue 9): the reservation sweep run by cron, twice at once and beside live
+checkouts, and the admin audit log written with every admin action."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import subprocess
+import sys
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from freezegun import freeze_time
+
+from shop import clock
+from shop.db import database, init_database
+from shop.services import cart, catalogue, orders, stock
+from shop.services.cart import Holder
+
+SHOP = str(Path(sys.executable).with_name("shop"))
+
+
+def _expired_holds(count: int) -> list[int]:
+    """``count`` products, each with one guest hold that ran out an hour ago."""
+    ids = []
+    with freeze_time(clock.now() - timedelta(hours=1)):
+        for n in range(count):
+            pid = catalogue.create_product({"sku": f"X-{n}", "title": "Held", "price_cents": 100,
+                                            "category": "coats", "condition": "good",
+                                            "status": "active"})["id"]
+            stock.adjust(pid, 2, "restock")
+            cart.hold(Holder(session_id=f"guest-session-{n:06d}"), pid, 1)
+            ids.append(pid)
+    return ids
+
+
+@pytest.mark.slow
+def test_two_sweeps_at_once_beside_checkouts_return_each_hold_exactly_once(db, db_path):
+    products = _expired_holds(450)
+    user = sign_up_service("buyer@example.com")
+    database.close()
+    buying = threading.Event()
+    bought: list[int] = []
+
+    def checkouts() -> None:  # live traffic on the same products while the sweeps run
+        init_database(db_path)
+        for pid in products[::15]:
+            cart.hold(Holder(user_id=user), pid, 1)
+            bought.append(orders.checkout(user)[0])
+            buying.set()
+        database.close()
+
+    shopper = threading.Thread(target=checkouts)
+    shopper.start()
+    buying.wait(30)
+    sweeps = [subprocess.Popen([SHOP, "--database", str(db_path), "expire-reservations"],
+                               stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=120)[0] for p in sweeps]
+    shopper.join(120)
+    assert all(p.returncode == 0 for p in sweeps), outputs
+    swept = sum(int(re.search(r"released (\d+)", out).group(1)) for out in outputs)
+    conn = sqlite3.connect(db_path)
+    try:
+        expired = conn.execute("SELECT reservation_id, count(*) FROM stock_moves WHERE reason "
+                               "= 'reservation_expired' GROUP BY reservation_id").fetchall()
+        left = conn.execute("SELECT count(*) FROM product_reservations").fetchone()[0]
+    finally:
+        conn.close()
+    assert len(expired) == 450 and all(n == 1 for _, n in expired)  # each exactly once
+    assert swept <= 450 and left == 0  # the checkouts released the rest lazily
+    assert bought == [201] * len(products[::15])
+    init_database(db_path)
+    assert stock.verify().violations == []
+    again = subprocess.run([SHOP, "--database", str(db_path), "expire-reservations"],
+                           capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0 and "released 0 expired hold(s)" in again.stdout
+
+
+def sign_up_service(email: str) -> int:
+    from shop.services import accounts
+
+    return accounts.register(email, "a long enough password", "Buyer").user.id
+
+
+def test_every_admin_action_leaves_an_audit_row_in_its_own_transaction(
+        client, admin_headers, customer_headers) -> None:
+    r = client.post("/api/admin/products", headers=admin_headers, json={
+        "sku": "AUD-1", "title": "Coat", "category": "coats", "condition": "good",
+        "price_cents": 5000, "status": "active"})
+    pid = r.get_json()["product"]["id"]
+    client.patch(f"/api/admin/products/{pid}", json={"price_cents": 4500},
+                 headers=admin_headers)
+    client.post(f"/api/admin/products/{pid}/stock", json={"qty_change": 2, "reason": "restock"},
+                headers=admin_headers)
+    # A refused action writes no audit row either (one transaction).
+    refused = client.post(f"/api/admin/products/{pid}/stock", headers=admin_headers,
+                          json={"qty_change": -9, "reason": "adjustment", "note": "x"})
+    assert refused.status_code == 409
+    client.post("/api/cart/items", json={"product_id": pid}, headers=customer_headers)
+    number = client.post("/api/checkout", json={}, headers=customer_headers
+                         ).get_json()["order"]["order_number"]
+    client.post(f"/api/admin/orders/{number}/status", json={"status": "paid"},
+                headers=admin_headers)
+    log = client.get("/api/admin/audit", headers=admin_headers).get_json()["items"]
+    assert [e["action"] for e in log] == ["order.status", "stock.restock", "product.update",
+                                          "product.create"]
+    assert log[0]["before"] == {"status": "pending", "payment_status": "unpaid"}
+    assert log[2]["before"] == {"price_cents": 5000} and log[2]["after"] == {"price_cents": 4500}
+    only = client.get(f"/api/admin/audit?entity_type=product&entity_id={pid}",
+                      headers=admin_headers).get_json()["items"]
+    assert len(only) == 3
+    assert client.get("/api/admin/audit", headers=customer_headers).status_code == 403
