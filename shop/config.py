@@ -65,6 +65,7 @@ class Settings:
     reset_window_seconds: int = 900
     reset_account_max_mails: int = 3
     proxy_hops: int = 0
+    events_per_minute: int = 120
     smtp_url: str = field(default="", repr=False)  # may carry a password
     mail_from: str = "shop@localhost"
 
@@ -111,6 +112,7 @@ class Settings:
             reset_window_seconds=_int(env, "SHOP_RESET_WINDOW_SECONDS", 900, minimum=1),
             reset_account_max_mails=_int(env, "SHOP_RESET_ACCOUNT_MAX_MAILS", 3, minimum=1),
             proxy_hops=_int(env, "SHOP_PROXY_HOPS", 0),
+            events_per_minute=_int(env, "SHOP_EVENTS_PER_MINUTE", 120, minimum=1),
             smtp_url=smtp_url,
             mail_from=env.get("SHOP_MAIL_FROM") or "shop@localhost",
         )

@@ -40,7 +40,7 @@ def test_migrate_creates_the_file_and_folder_and_is_idempotent(tmp_path) -> None
     path = tmp_path / "nested" / "dir" / "shop.db"
     first = CliRunner().invoke(main, ["--database", str(path), "migrate"])
     assert first.exit_code == 0, first.output
-    assert "applied 6 migration(s)" in first.output and "002_ledger_head" in first.output
+    assert "applied 7 migration(s)" in first.output and "002_ledger_head" in first.output
     assert path.exists()
     second = CliRunner().invoke(main, ["--database", str(path), "migrate"])
     assert second.exit_code == 0 and "up to date" in second.output

@@ -112,3 +112,86 @@ def test_every_admin_action_leaves_an_audit_row_in_its_own_transaction(
                       headers=admin_headers).get_json()["items"]
     assert len(only) == 3
     assert client.get("/api/admin/audit", headers=customer_headers).status_code == 403
+
+
+@pytest.mark.slow
+def test_a_backup_taken_during_checkouts_restores_to_a_consistent_shop(db, db_path,
+                                                                        tmp_path) -> None:
+    pid = catalogue.create_product({"sku": "BK-1", "title": "Coat", "price_cents": 100,
+                                    "category": "coats", "condition": "good",
+                                    "status": "active"})["id"]
+    stock.adjust(pid, 10_000, "restock")
+    user = sign_up_service("buyer@example.com")
+    database.close()
+    stop, started = threading.Event(), threading.Event()
+    sold: list[int] = []
+
+    def shopping() -> None:  # a second thread checking out without pause
+        init_database(db_path)
+        while not stop.is_set() and len(sold) < 2000:
+            cart.hold(Holder(user_id=user), pid, 1)
+            sold.append(orders.checkout(user)[0])
+            started.set()
+        database.close()
+
+    shopper = threading.Thread(target=shopping)
+    shopper.start()
+    started.wait(30)
+    copy = tmp_path / "backups" / "shop.db"
+    try:
+        result = subprocess.run([SHOP, "--database", str(db_path), "backup", str(copy)],
+                                capture_output=True, text=True, timeout=120)
+    finally:
+        stop.set()
+        shopper.join(120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "integrity, foreign keys and stock ledger ok" in result.stdout
+    assert sold and set(sold) == {201}
+
+    restored = tmp_path / "restored" / "shop.db"
+    r = subprocess.run([SHOP, "--database", str(restored), "restore", str(copy)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    conn = sqlite3.connect(restored)
+    try:
+        orders_n, items_n, sales = conn.execute(
+            "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM order_items), "
+            "(SELECT -sum(qty_change) FROM stock_moves WHERE reason = 'sale')").fetchone()
+        stock_left = conn.execute("SELECT stock_quantity FROM products WHERE id = ?",
+                                  (pid,)).fetchone()[0]
+        held = conn.execute("SELECT coalesce(sum(quantity), 0) FROM product_reservations"
+                            ).fetchone()[0]
+    finally:
+        conn.close()
+    assert 0 < orders_n <= len(sold)  # a snapshot taken mid-stream
+    assert orders_n == items_n == sales  # every order whole: no half-written checkout
+    assert stock_left + held == 10_000 - sales  # a cart caught mid-checkout holds its unit
+    verify = subprocess.run([SHOP, "--database", str(restored), "stock", "verify"],
+                            capture_output=True, text=True, timeout=60)
+    assert verify.returncode == 0, verify.stdout
+
+
+def test_restore_checks_the_copy_refuses_a_running_shop_and_keeps_the_old_file(
+        db, db_path, tmp_path, runner) -> None:
+    from shop.services import backup
+
+    copy = tmp_path / "copy.db"
+    backup.backup(copy)
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"this is not a database")
+    refused = runner.invoke(["restore", str(broken)])
+    assert refused.exit_code == 1 and "not a good copy" in refused.output
+
+    holder = sqlite3.connect(db_path)  # the running shop: a connection stays open
+    holder.execute("SELECT count(*) FROM products").fetchone()
+    try:
+        busy = runner.invoke(["restore", str(copy)])
+    finally:
+        holder.close()
+    assert busy.exit_code == 1 and "in use" in busy.output
+    assert db_path.exists()
+
+    ok = runner.invoke(["restore", str(copy)])
+    assert ok.exit_code == 0, ok.output
+    kept = list(db_path.parent.glob("shop.db.before-restore-*"))
+    assert len(kept) == 1 and "kept at" in ok.output

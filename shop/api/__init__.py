@@ -14,7 +14,7 @@ from shop.services import system
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app. ``test_config`` overrides settings by name (e.g. ``{"DATABASE": p}``)."""
-    from shop.api import accounts, cart, catalogue, health, selling
+    from shop.api import accounts, analytics, cart, catalogue, health, selling
     from shop.api.errors import register_error_handlers
     from shop.api.routing import IdConverter
 
@@ -49,4 +49,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(catalogue.bp)
     app.register_blueprint(cart.bp)
     app.register_blueprint(selling.bp)
+    app.register_blueprint(analytics.bp)
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import Field, PlainSerializer, StringConstraints
@@ -480,3 +480,38 @@ class AuditOut(ResponseModel):
 class AuditPage(ResponseModel):
     items: list[AuditOut]
     next_cursor: str | None
+
+
+# --- analytics -------------------------------------------------------------------------------
+EventType = Literal["page_view", "product_view", "search", "add_to_cart", "remove_from_cart",
+                    "checkout_started", "sell_started"]
+Scalar = Annotated[str, StringConstraints(max_length=200, pattern=rf"^{_LINE}*$")] | int | \
+    float | bool | None
+
+
+class EventIn(RequestModel):
+    """Small by design: a flat metadata object of at most 20 short values."""
+
+    event_type: EventType
+    product_id: Id | None = None
+    path: line(500) | None = None
+    metadata: Annotated[dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,40}$")],
+                             Scalar], Field(max_length=20)] | None = None
+
+
+class DailyQuery(QueryModel):
+    from_: date = Field(alias="from")
+    to: date
+    event_type: EventType | None = None
+
+
+class DailyOut(ResponseModel):
+    day: str
+    event_type: EventType
+    count: int
+    top_products: list[dict[str, int]]
+
+
+class DailyPage(ResponseModel):
+    items: list[DailyOut]
+    next_cursor: str | None = None

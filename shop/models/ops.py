@@ -20,12 +20,15 @@ class AnalyticsEvent(BaseModel):
     path = peewee.TextField(null=True)
     metadata = JSONField(null=True, constraints=[json_text("metadata", nullable=True)])
     created_at = UtcDateTimeField(index=True)
+    # Who sent it, for the per-client rate limit (migration 007 added it, hence last).
+    client = peewee.TextField(null=True)
 
     class Meta:
         table_name = "analytics_events"
         indexes = (
             (("event_type", "created_at"), False),
             (("user", "created_at"), False),
+            (("client", "created_at"), False),
         )
 
 

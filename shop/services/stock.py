@@ -164,7 +164,7 @@ class VerifyReport:
 
 
 # One grouped pass over the ledger per invariant of DESIGN.md §4, never a query per product.
-_BALANCES = """
+BALANCE_PROBLEMS = """
 SELECT p.id, p.sku, p.stock_quantity, p.ledger_head, coalesce(m.total, 0), coalesce(m.head, 0)
 FROM products AS p
 LEFT JOIN (SELECT product_id, sum(qty_change) AS total, max(id) AS head, count(*) AS n
@@ -173,7 +173,7 @@ WHERE p.stock_quantity IS NOT coalesce(m.total, 0) OR p.ledger_head IS NOT coale
 """
 # A live hold's quantity is the negated net of its moves (reserved -q, then releases +q);
 # a settled hold (row deleted) nets to zero.
-_HOLDS = """
+HOLD_PROBLEMS = """
 SELECT m.product_id, p.sku, m.reservation_id, -sum(m.qty_change) AS net, r.quantity
 FROM stock_moves AS m
 JOIN products AS p ON p.id = m.product_id
@@ -192,14 +192,14 @@ def verify() -> VerifyReport:
     """Check every product's balance, ledger head and holds against the ledger."""
     violations: list[Violation] = []
     with database.atomic():  # one read snapshot for every check
-        for pid, sku, stock, head, total, newest in database.execute_sql(_BALANCES):
+        for pid, sku, stock, head, total, newest in database.execute_sql(BALANCE_PROBLEMS):
             if stock != total:
                 violations.append(Violation(pid, sku, f"stock_quantity {stock} but the "
                                                       f"ledger sums to {total}"))
             if head != newest:
                 violations.append(Violation(pid, sku, f"ledger_head {head} but the newest "
                                                       f"move is {newest}"))
-        for pid, sku, hold, net, quantity in database.execute_sql(_HOLDS):
+        for pid, sku, hold, net, quantity in database.execute_sql(HOLD_PROBLEMS):
             violations.append(Violation(pid, sku, f"hold {hold} holds {quantity or 0} but its "
                                                   f"moves net to {net}"))
         products = Product.select().count()

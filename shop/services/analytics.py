@@ -1,0 +1,133 @@
+"""Analytics: events on the hot path, a nightly rollup, and retention for every table that
+only grows.
+
+Recording an event is one short transaction: a bounded count of the client's events in
+the last minute (an index range) and one insert. The rollup reads a day's events outside
+the write lock (WAL readers never block writers) and replaces that day's few rows in one
+short transaction, so it is idempotent, counts a late event once when re-run, and never
+holds checkouts up. Pruning deletes in small batches, each its own transaction.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import peewee
+
+from shop import clock
+from shop.config import get_settings
+from shop.db import database, write_transaction
+from shop.errors import RateLimited
+from shop.models import (
+    AnalyticsDaily,
+    AnalyticsEvent,
+    IdempotencyRecord,
+    PasswordReset,
+    Session,
+    SystemLog,
+)
+from shop.models.enums import EVENT_TYPES
+from shop.services.accounts import prune_throttles
+
+TOP_PRODUCTS = 10
+PRUNE_BATCH = 5000
+
+
+def record_event(event_type: str, *, client: str, user_id: int | None = None,
+                 session_id: str | None = None, product_id: int | None = None,
+                 path: str | None = None, metadata: dict[str, Any] | None = None) -> None:
+    """Store one event; 429 when the client sent SHOP_EVENTS_PER_MINUTE in the last minute."""
+    limit = get_settings().events_per_minute
+    now = clock.now()
+    with write_transaction():
+        nth = (AnalyticsEvent.select(AnalyticsEvent.created_at)
+               .where((AnalyticsEvent.client == client)
+                      & (AnalyticsEvent.created_at > now - timedelta(minutes=1)))
+               .order_by(AnalyticsEvent.created_at.desc()).offset(limit - 1).limit(1).scalar())
+        if nth is not None:
+            raise RateLimited("too many events; slow down", retry_after=60)
+        AnalyticsEvent.create(event_type=event_type, user=user_id, session_id=session_id,
+                              product=product_id, path=path, metadata=metadata,
+                              client=client, created_at=now)
+
+
+def _bounds(day: date) -> tuple[str, str]:
+    start = datetime.combine(day, time(), tzinfo=clock.now().tzinfo)
+    return clock.to_text(start), clock.to_text(start + timedelta(days=1))
+
+
+def rollup(day: date | None = None) -> list[dict[str, Any]]:
+    """Build ``analytics_daily`` for ``day`` (default yesterday, UTC): the count per event
+    type and its most frequent products. Running it again replaces the day's rows."""
+    day = day or (clock.now().date() - timedelta(days=1))
+    start, end = _bounds(day)
+    counts: Counter[str] = Counter()
+    products: dict[str, Counter[int]] = defaultdict(Counter)
+    rows = database.execute_sql(  # a read: it takes no write lock
+        "SELECT event_type, product_id, count(*) FROM analytics_events "
+        "WHERE created_at >= ? AND created_at < ? GROUP BY event_type, product_id",
+        (start, end))
+    for event_type, product_id, n in rows:
+        counts[event_type] += n
+        if product_id is not None:
+            products[event_type][product_id] = n
+    now = clock.now()
+    out = [{"day": day.isoformat(), "event_type": t, "count": counts[t],
+            "top_products": [{"product_id": p, "count": n}
+                             for p, n in sorted(products[t].items(),
+                                                key=lambda pn: (-pn[1], pn[0]))[:TOP_PRODUCTS]]}
+           for t in EVENT_TYPES if counts[t]]
+    with write_transaction():  # a few rows: the lock is held for moments
+        AnalyticsDaily.delete().where(AnalyticsDaily.day == day.isoformat()).execute()
+        if out:
+            AnalyticsDaily.insert_many([{**row, "computed_at": now} for row in out]).execute()
+    return out
+
+
+def daily(start: date, end: date, event_type: str | None = None) -> list[dict[str, Any]]:
+    """Rolled-up rows from ``start`` to ``end`` inclusive."""
+    select = AnalyticsDaily.select().where(
+        AnalyticsDaily.day.between(start.isoformat(), end.isoformat()))
+    if event_type is not None:
+        select = select.where(AnalyticsDaily.event_type == event_type)
+    return [{"day": r.day, "event_type": r.event_type, "count": r.count,
+             "top_products": r.top_products}
+            for r in select.order_by(AnalyticsDaily.day, AnalyticsDaily.event_type)]
+
+
+def _delete_in_batches(model: type[peewee.Model], condition: peewee.Expression,
+                       on_batch: Callable[[int], None] | None) -> int:
+    """Delete matching rows PRUNE_BATCH at a time, each batch its own short transaction."""
+    total = 0
+    while True:
+        with write_transaction():
+            ids = model.select(model.id).where(condition).limit(PRUNE_BATCH)
+            done = model.delete().where(model.id.in_(ids)).execute()
+        total += done
+        if on_batch is not None and done:
+            on_batch(done)
+        if done < PRUNE_BATCH:
+            return total
+
+
+def prune(days: int = 90, *, on_batch: Callable[[int], None] | None = None) -> dict[str, int]:
+    """Retention: events and system logs older than ``days``; sessions that ended, reset
+    codes spent or expired, idempotency records a week old, stale throttle records."""
+    now = clock.now()
+    cutoff = now - timedelta(days=days)
+    week = now - timedelta(days=7)
+    return {
+        "analytics_events": _delete_in_batches(
+            AnalyticsEvent, AnalyticsEvent.created_at < cutoff, on_batch),
+        "system_logs": _delete_in_batches(SystemLog, SystemLog.created_at < cutoff, on_batch),
+        "sessions": _delete_in_batches(
+            Session, (Session.expires_at < now) | (Session.revoked_at < week), on_batch),
+        "password_resets": _delete_in_batches(
+            PasswordReset, (PasswordReset.expires_at < week), on_batch),
+        "idempotency_records": _delete_in_batches(
+            IdempotencyRecord, IdempotencyRecord.created_at < week, on_batch),
+        "throttles": prune_throttles(now),
+    }

@@ -1,0 +1,123 @@
+"""Backups and restores of the one database file.
+
+``backup`` writes a consistent copy while the shop serves (``VACUUM INTO`` reads one
+snapshot; in WAL mode writers carry on), verifies it, and only then gives it the target's
+name, so a half-written or broken file never looks like a backup. ``restore`` verifies the
+copy first, refuses while anything else has the database open, and keeps the file it
+replaces beside it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shop import clock
+from shop.db import database, disconnect_all
+from shop.errors import Conflict, StorageError
+from shop.services.stock import BALANCE_PROBLEMS, HOLD_PROBLEMS
+
+
+@dataclass
+class Report:
+    path: Path
+    bytes: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
+
+
+def check(path: Path) -> Report:
+    """Open ``path`` read-only and check it: integrity, foreign keys, stock invariants."""
+    report = Report(Path(path))
+    if not report.path.is_file():
+        report.problems.append("no such file")
+        return report
+    report.bytes = report.path.stat().st_size
+    try:
+        conn = sqlite3.connect(f"file:{report.path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        report.problems.append(f"cannot open: {exc}")
+        return report
+    try:
+        integrity = [r[0] for r in conn.execute("PRAGMA integrity_check")]
+        if integrity != ["ok"]:
+            report.problems.extend(f"integrity: {line}" for line in integrity[:10])
+        dangling = conn.execute("PRAGMA foreign_key_check").fetchall()
+        report.problems.extend(f"dangling reference: {row}" for row in dangling[:10])
+        for row in conn.execute(BALANCE_PROBLEMS).fetchall()[:10]:
+            report.problems.append(f"product {row[0]}: balance or head off its ledger")
+        for row in conn.execute(HOLD_PROBLEMS).fetchall()[:10]:
+            report.problems.append(f"hold {row[2]}: quantity off its moves")
+        tables = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "AND name NOT LIKE 'products_fts%' ORDER BY name")]
+        report.rows = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
+                       for t in tables}
+    except sqlite3.DatabaseError as exc:
+        report.problems.append(f"not a shop database: {exc}")
+    finally:
+        conn.close()
+    return report
+
+
+def backup(target: Path) -> Report:
+    """A verified copy of the live database at ``target`` (replaced if it exists)."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    database.execute_sql("VACUUM INTO ?", (str(partial),))
+    report = check(partial)
+    if report.problems:
+        partial.unlink(missing_ok=True)
+        raise StorageError("the copy failed its checks: " + "; ".join(report.problems[:5]))
+    os.replace(partial, target)
+    report.path = target
+    return report
+
+
+def _in_use(path: Path) -> bool:
+    """True while any other connection has the database open (a running shop keeps its
+    pooled connections open). In WAL mode an exclusive lock needs every other one gone."""
+    conn = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+        conn.execute("BEGIN EXCLUSIVE")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything into the main file
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        conn.close()
+
+
+def restore(source: Path) -> tuple[Report, Path | None]:
+    """Put a verified copy in place of the live database, keeping the old file aside.
+    Returns the check of the copy and where the old file went (None if there was none)."""
+    report = check(Path(source))
+    if report.problems:
+        raise StorageError(f"{source} is not a good copy: " + "; ".join(report.problems[:5]))
+    live = Path(database.database)
+    disconnect_all()
+    aside = None
+    if live.exists():
+        if _in_use(live):
+            raise Conflict("the database is in use: stop the shop (and its cron jobs) first")
+        stamp = clock.now().strftime("%Y%m%dT%H%M%SZ")
+        aside = live.with_name(f"{live.name}.before-restore-{stamp}")
+        os.replace(live, aside)
+        for suffix in ("-wal", "-shm"):
+            Path(f"{live}{suffix}").unlink(missing_ok=True)
+    incoming = live.with_name(live.name + ".restoring")
+    shutil.copyfile(source, incoming)
+    os.replace(incoming, live)
+    return report, aside
