@@ -37,6 +37,13 @@ SMTP_SCHEMES = ("smtp://", "smtps://", "smtp+starttls://")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
+def _choice(env: dict[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = (env.get(name) or choices[0]).lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def _log_level(env: dict[str, str]) -> str:
     level = (env.get("SHOP_LOG_LEVEL") or "INFO").upper()
     if level not in LOG_LEVELS:
@@ -55,6 +62,7 @@ class Settings:
     shipping_cents: int = 495
     offer_days: int = 14
     log_level: str = "INFO"
+    log_format: str = "text"
     max_request_bytes: int = 1024 * 1024
     busy_timeout_ms: int = 5000
     login_max_failures: int = 5
@@ -100,6 +108,7 @@ class Settings:
             shipping_cents=_int(env, "SHOP_SHIPPING_CENTS", 495),
             offer_days=_int(env, "SHOP_OFFER_DAYS", 14, minimum=1),
             log_level=_log_level(env),
+            log_format=_choice(env, "SHOP_LOG_FORMAT", ("text", "json")),
             max_request_bytes=_int(env, "SHOP_MAX_REQUEST_BYTES", 1024 * 1024, minimum=1024),
             busy_timeout_ms=_int(env, "SHOP_BUSY_TIMEOUT_MS", 5000, minimum=5000),
             login_max_failures=_int(env, "SHOP_LOGIN_MAX_FAILURES", 5, minimum=1),

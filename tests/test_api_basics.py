@@ -89,3 +89,30 @@ def test_healthz_reports_a_broken_database_as_503(app, db_path) -> None:
     r = app.test_client().get("/healthz")
     assert r.status_code == 503
     assert r.get_json()["error"]["details"] == {"database": "error"}
+
+
+def test_every_request_has_an_id_and_json_logs_carry_it(db_path, capsys) -> None:
+    import json
+    import logging
+
+    from shop.api import create_app
+
+    app = create_app({"DATABASE": db_path, "TESTING": True, "LOG_FORMAT": "json"})
+
+    @app.get("/api/log-something")
+    def log_something():
+        logging.getLogger("shop.test").warning("a thing happened")
+        return {"ok": True}
+
+    client = app.test_client()
+    r = client.get("/api/log-something", headers={"X-Request-Id": "abc12345-trace"})
+    assert r.headers["X-Request-Id"] == "abc12345-trace"
+    generated = client.get("/healthz").headers["X-Request-Id"]
+    assert len(generated) == 32
+    assert client.get("/healthz", headers={"X-Request-Id": "bad id!"}
+                      ).headers["X-Request-Id"] != "bad id!"
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()
+             if line.startswith("{")]
+    mine = [entry for entry in lines if entry["message"] == "a thing happened"]
+    assert mine and mine[0]["request_id"] == "abc12345-trace"
+    assert mine[0]["level"] == "warning" and mine[0]["logger"] == "shop.test"

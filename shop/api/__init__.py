@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from flask import Flask
@@ -16,11 +15,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app. ``test_config`` overrides settings by name (e.g. ``{"DATABASE": p}``)."""
     from shop.api import accounts, analytics, cart, catalogue, health, selling
     from shop.api.errors import register_error_handlers
+    from shop.api.logs import configure_logging
     from shop.api.routing import IdConverter
 
     settings = Settings.from_env().with_overrides(test_config)
     system.configure(settings)
-    logging.basicConfig(level=settings.log_level)
 
     app = Flask(__name__)
     if settings.proxy_hops:
@@ -42,6 +41,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     def _close(exc: BaseException | None) -> None:
         system.close_connection()
 
+    configure_logging(app, settings)
     app.url_map.converters["id"] = IdConverter
     register_error_handlers(app)
     app.register_blueprint(health.bp)
