@@ -183,13 +183,7 @@ def expire_reservations(ctx: click.Context) -> None:
     from shop.services import stock as ledger
 
     _configure(ctx)
-    total = 0
-    while True:
-        done = ledger.expire_due()
-        total += done
-        if done < ledger.SWEEP_BATCH:
-            break
-    click.echo(f"released {total} expired hold(s)")
+    click.echo(f"released {ledger.expire_all_due()} expired hold(s)")
 
 
 def _print_report(verb: str, report: Any) -> None:
@@ -332,13 +326,7 @@ def offers_expire(ctx: click.Context) -> None:
     from shop.services import selling
 
     _configure(ctx)
-    total = 0
-    while True:
-        done = selling.expire_offers()
-        total += done
-        if done < 200:
-            break
-    click.echo(f"expired {total} offer(s)")
+    click.echo(f"expired {selling.expire_all_offers()} offer(s)")
 
 
 @main.group()

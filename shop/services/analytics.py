@@ -30,10 +30,13 @@ from shop.models import (
     SystemLog,
 )
 from shop.models.enums import EVENT_TYPES
+from shop.services import batches
 from shop.services.accounts import prune_throttles
 
 TOP_PRODUCTS = 10
-PRUNE_BATCH = 5000
+# Rows per delete: small enough that a batch holds the write lock for a few milliseconds
+# (measured: 5,000 rows made a checkout wait 210 ms); see benchmarks/operations.py.
+PRUNE_BATCH = 1000
 
 
 def record_event(event_type: str, *, client: str, user_id: int | None = None,
@@ -101,16 +104,12 @@ def daily(start: date, end: date, event_type: str | None = None) -> list[dict[st
 def _delete_in_batches(model: type[peewee.Model], condition: peewee.Expression,
                        on_batch: Callable[[int], None] | None) -> int:
     """Delete matching rows PRUNE_BATCH at a time, each batch its own short transaction."""
-    total = 0
-    while True:
+    def step() -> int:
         with write_transaction():
             ids = model.select(model.id).where(condition).limit(PRUNE_BATCH)
-            done = model.delete().where(model.id.in_(ids)).execute()
-        total += done
-        if on_batch is not None and done:
-            on_batch(done)
-        if done < PRUNE_BATCH:
-            return total
+            return model.delete().where(model.id.in_(ids)).execute()
+
+    return batches.run(step, PRUNE_BATCH, on_batch=on_batch)
 
 
 def prune(days: int = 90, *, on_batch: Callable[[int], None] | None = None) -> dict[str, int]:

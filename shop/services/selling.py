@@ -22,7 +22,7 @@ from shop.config import get_settings
 from shop.db import write_transaction
 from shop.errors import Conflict, Invalid, InvalidOfferTransition, NotFound
 from shop.models import Image, OfferEvent, Product, SellItem, SellSubmission
-from shop.services import audit, idempotency
+from shop.services import audit, batches, idempotency
 from shop.services.pagination import DEFAULT_LIMIT, Page, decode_cursor, page_of
 from shop.services.stock import append_move
 
@@ -360,7 +360,15 @@ def record_payout(batch_id: str, reference: str, *, admin_id: int) -> dict[str, 
         return _view(SellSubmission.get_by_id(sub.id))
 
 
-def expire_offers(batch: int = 200) -> int:
+EXPIRY_BATCH = 200
+
+
+def expire_all_offers() -> int:
+    """The cron job: every offer past its date, in short batches."""
+    return batches.run(expire_offers, EXPIRY_BATCH)
+
+
+def expire_offers(batch: int = EXPIRY_BATCH) -> int:
     """Expire up to ``batch`` unanswered offers past their date (cron), in one short
     transaction; idempotent and safe twice at once (re-read under the lock)."""
     now = clock.now()

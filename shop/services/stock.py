@@ -7,7 +7,7 @@ balance below zero (CHECK); this module turns that refusal into ``insufficient_s
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,7 +19,7 @@ from shop.db import database, write_transaction
 from shop.errors import InsufficientStock, Invalid, NotFound
 from shop.models import Product, ProductReservation, StockMove
 from shop.models.stock import REASON_SIGNS
-from shop.services import audit
+from shop.services import audit, batches
 from shop.services.pagination import DEFAULT_LIMIT, Page, decode_cursor, page_of
 
 MANUAL_REASONS = ("restock", "adjustment", "return")
@@ -84,13 +84,18 @@ SWEEP_BATCH = 200
 
 def expire_due(batch: int = SWEEP_BATCH) -> int:
     """Release up to ``batch`` expired holds nobody has touched, in one short IMMEDIATE
-    transaction; returns how many. Idempotent and safe beside live traffic (the holds are
-    re-read under the lock), so cron calls it until it returns less than ``batch``."""
+    transaction; returns how many. Idempotent and safe beside live traffic: the holds are
+    re-read under the lock, so two sweeps at once never release one twice."""
     with write_transaction():
         due = (ProductReservation.select()
                .where(ProductReservation.expires_at <= clock.now())
                .order_by(ProductReservation.expires_at).limit(batch))
         return expire_holds(list(due))
+
+
+def expire_all_due(on_batch: Callable[[int], None] | None = None) -> int:
+    """The cron sweep: every expired hold, in short batches that let checkouts in."""
+    return batches.run(expire_due, SWEEP_BATCH, on_batch=on_batch)
 
 
 def _check_manual(qty_change: int, reason: str, note: str | None) -> None:
