@@ -224,6 +224,8 @@ def part_c(long: int, n: int, rounds: int) -> None:
         with write_transaction():
             user = accounts.add_user("scale@example.com", "x", "S", "customer", clock.now())
         database.execute_sql("UPDATE products SET status = 'active'")
+        for pid in (1, 2):  # enough units for every timed checkout, one more move each
+            stock.adjust(pid, n, "restock")
         totals = {1: 0.0, 2: 0.0}
         per = n // rounds
         for _ in range(rounds):
