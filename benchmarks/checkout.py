@@ -11,6 +11,7 @@ Prints the figures; asserts nothing. Only 127.0.0.1 is ever contacted.
     python benchmarks/checkout.py                 # all three
     python benchmarks/checkout.py --only a -n 500
     python benchmarks/checkout.py --only b --seconds 5 --clients 32
+    python benchmarks/checkout.py --only b --replica   # the same with Litestream on
 """
 
 from __future__ import annotations
@@ -147,7 +148,8 @@ def _buyer(port: int, token: str, pid: int, until: float, out: list,
     conn.close()
 
 
-def part_b(seconds: float, clients: int, workers: int, threads: int) -> None:
+def part_b(seconds: float, clients: int, workers: int, threads: int,
+           replica: bool = False) -> None:
     with tempfile.TemporaryDirectory(prefix="shop-bench-") as tmp:
         path = Path(tmp) / "http.db"
         init_database(path)
@@ -165,7 +167,8 @@ def part_b(seconds: float, clients: int, workers: int, threads: int) -> None:
         units = 50  # the sell-out: 32 buyers x 10 attempts for 50 units
         stock.adjust(last, units, "restock")
         database.close()
-        with running_shop(path, workers=workers, threads=threads) as base:
+        env = {"SHOP_REPLICA_URL": f"file://{Path(tmp) / 'replica'}"} if replica else None
+        with running_shop(path, workers=workers, threads=threads, env=env) as base:
             port = int(base.rsplit(":", 1)[1])
             health = load(port, "/healthz", clients, 2, seconds)
             results: list = []
@@ -182,7 +185,7 @@ def part_b(seconds: float, clients: int, workers: int, threads: int) -> None:
     statuses = sorted({r[1] for r in results})
     rate = len(done) / seconds
     print(f"(b) HTTP: gunicorn {workers} workers x {threads} threads, {clients} buyers, "
-          f"{seconds:.0f} s")
+          f"{seconds:.0f} s{', replicating with litestream' if replica else ''}")
     print(f"    /healthz:  {health['rps']:8.0f} req/s")
     print(f"    checkouts: {rate:8.0f} /s, p50 {percentile(latencies, 50):.1f} ms, "
           f"p99 {percentile(latencies, 99):.1f} ms; statuses seen {statuses}")
@@ -247,11 +250,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers in (b)")
     parser.add_argument("--threads", type=int, default=8, help="threads per worker in (b)")
     parser.add_argument("--long", type=int, default=1_000_000, help="ledger rows in (c)")
+    parser.add_argument("--replica", action="store_true",
+                        help="(b) with continuous replication on (SHOP_REPLICA_URL, a file)")
     args = parser.parse_args()
     if args.only in (None, "a"):
         part_a(args.n)
     if args.only in (None, "b"):
-        part_b(args.seconds, args.clients, args.workers, args.threads)
+        part_b(args.seconds, args.clients, args.workers, args.threads, args.replica)
     if args.only in (None, "c"):
         part_c(args.long, args.n, 5)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -20,14 +21,16 @@ def free_port() -> int:
 
 @contextmanager
 def running_shop(db_path: Path, *, workers: int = 2, threads: int = 8,
-                 extra: tuple[str, ...] = ()) -> Iterator[str]:
+                 extra: tuple[str, ...] = (), env: dict[str, str] | None = None,
+                 ) -> Iterator[str]:
     """Start ``shop serve`` on a free loopback port; yield its base URL; stop it after."""
     port = free_port()
     shop = Path(sys.executable).with_name("shop")
     proc = subprocess.Popen(
         [str(shop), "--database", str(db_path), "serve", "--bind", f"127.0.0.1:{port}",
          "--workers", str(workers), "--threads", str(threads), *extra],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})})
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(150):  # up to ~30 s for gunicorn to boot
