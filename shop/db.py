@@ -11,8 +11,11 @@ parses every table, index and trigger on first use), more than a catalogue page'
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,6 +62,9 @@ def disconnect_all() -> None:
     replacing this one)."""
     if database.database is not None:
         database.close_all()
+    for fd in _writer_files.values():
+        os.close(fd)
+    _writer_files.clear()
 
 
 def busy_timeout_pragma() -> str:
@@ -71,12 +77,35 @@ def _is_lock_error(exc: BaseException) -> bool:
     return "database is locked" in text or "database is busy" in text
 
 
-# Writers of one process queue here first. SQLite's own lock has no queue: a waiting
-# connection polls with a sleeping backoff (1, 2, 5 ... 100 ms) and can miss every short gap
-# between other writers' transactions. A thread waiting on this lock wakes as soon as it
-# is free, so only one connection per process contends for SQLite's lock (measured: gthread
-# workers' checkouts waited seconds without it). Re-entrant: nested calls are savepoints.
+# Writers queue before they ask SQLite for its write lock. SQLite's lock has no queue: a
+# waiting connection polls with a sleeping backoff (1, 2, 5 ... 100 ms) and can miss every
+# short gap between another writer's transactions, for seconds (measured: gthread threads'
+# checkouts, and a cron prune beside a stream of checkouts, which never finished). Threads
+# of one process queue on this re-entrant lock (nested calls are savepoints); processes
+# then take a file lock beside the database, polled every fraction of a millisecond.
 _process_writer = threading.RLock()
+_writer_files: dict[str, int] = {}
+_FILE_LOCK_POLL = 0.0002
+
+
+def _writer_file() -> int:
+    """This process's descriptor of ``<database>-writer.lock`` (flock is per description)."""
+    path = f"{database.database}-writer.lock"
+    if path not in _writer_files:
+        _writer_files[path] = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    return _writer_files[path]
+
+
+def _lock_writer_file(deadline: float) -> int:
+    fd = _writer_file()
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise Busy("the shop is busy; try again in a moment", retry_after=1) from None
+            time.sleep(_FILE_LOCK_POLL)
 
 
 @contextmanager
@@ -89,9 +118,13 @@ def write_transaction() -> Iterator[None]:
     with Retry-After), never a 500; a row the schema refuses becomes a 4xx naming the
     field (:func:`shop.errors.refused`). Nested calls become savepoints.
     """
+    deadline = time.monotonic() + _busy_timeout_ms / 1000
     if not _process_writer.acquire(timeout=_busy_timeout_ms / 1000):
         raise Busy("the shop is busy; try again in a moment", retry_after=1)
+    fd = None
     try:
+        if not database.in_transaction():  # the outermost call takes the file lock
+            fd = _lock_writer_file(deadline)
         with database.atomic("IMMEDIATE"):
             yield
     except (peewee.IntegrityError, sqlite3.IntegrityError) as exc:
@@ -101,6 +134,8 @@ def write_transaction() -> Iterator[None]:
             raise Busy("the shop is busy; try again in a moment", retry_after=1) from exc
         raise
     finally:
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
         _process_writer.release()
 
 
