@@ -287,21 +287,11 @@ class CartOut(ResponseModel):
     subtotal_cents: int
 
 
-class DeliveryAddressIn(RequestModel):
-    name: Name
-    line1: line(200, required=True)
-    line2: line(200) | None = None
-    city: line(100, required=True)
-    county: line(200) | None = None
-    eircode: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9 ]{1,10}$")] | None = None
-    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = "IE"
-
-
 class CheckoutIn(RequestModel):
     """Shipping is priced by the shop; no amount is accepted from the client."""
 
     shipping_method: Literal["collect", "deliver"] = "collect"
-    delivery_address: DeliveryAddressIn | None = None
+    delivery_address: AddressIn | None = None  # the same rules as a saved address
 
 
 class OrderItemOut(ResponseModel):

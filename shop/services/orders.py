@@ -23,7 +23,7 @@ from shop.db import write_transaction
 from shop.errors import Conflict, InsufficientStock, Invalid, NotFound, ReservationExpired
 from shop.models import Order, OrderItem, Product, ProductReservation, StockMove
 from shop.services import audit, idempotency
-from shop.services.pagination import DEFAULT_LIMIT, Page, decode_cursor, page_of
+from shop.services.pagination import DEFAULT_LIMIT, Page, newest_first
 from shop.services.stock import append_move
 
 # Crockford's base32 without look-alikes: order numbers are read out over the phone.
@@ -152,13 +152,7 @@ def _sell(order: Order, hold: ProductReservation, user_id: int, now: datetime) -
 
 def _page(select: peewee.ModelSelect, tag: str, limit: int,
           cursor: str | None) -> Page[dict[str, Any]]:
-    """Newest first, keyed on (created_at, id)."""
-    if cursor:
-        created, order_id = decode_cursor(cursor, tag, (str, int))
-        select = select.where(peewee.Tuple(Order.created_at, Order.id)
-                              < peewee.Tuple(created, order_id))
-    rows = list(select.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1))
-    page = page_of(rows, limit, lambda o: [clock.to_text(o.created_at), o.id], tag)
+    page = newest_first(select, Order.created_at, Order.id, tag, limit, cursor)
     return Page(_views(page.items), page.next_cursor)
 
 

@@ -15,6 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import peewee
+
+from shop import clock
 from shop.errors import Invalid
 
 T = TypeVar("T")
@@ -65,3 +68,15 @@ def page_of(rows: list[T], limit: int, key: Callable[[T], Sequence[Any]], tag: s
         return Page(rows, None)
     rows = rows[:limit]
     return Page(rows, encode_cursor(tag, key(rows[-1])))
+
+
+def newest_first(select: Any, created: Any, key: Any, tag: str, limit: int,
+                 cursor: str | None) -> Page[Any]:
+    """A page of ``select`` newest first, keyed on (created, key), for any model with a
+    creation time: a range read of an index ending in (..., created_at)."""
+    if cursor:
+        when, last = decode_cursor(cursor, tag, (str, int))
+        select = select.where(peewee.Tuple(created, key) < peewee.Tuple(when, last))
+    rows = list(select.order_by(created.desc(), key.desc()).limit(limit + 1))
+    name = created.name
+    return page_of(rows, limit, lambda r: [clock.to_text(getattr(r, name)), r.id], tag)

@@ -23,7 +23,7 @@ from shop.db import write_transaction
 from shop.errors import Conflict, Invalid, InvalidOfferTransition, NotFound
 from shop.models import Image, OfferEvent, Product, SellItem, SellSubmission
 from shop.services import audit, batches, idempotency
-from shop.services.pagination import DEFAULT_LIMIT, Page, decode_cursor, page_of
+from shop.services.pagination import DEFAULT_LIMIT, Page, newest_first
 from shop.services.stock import append_move
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -134,13 +134,8 @@ def get_submission(batch_id: str, *, seller_id: int | None = None) -> dict[str, 
 
 def _page(select: peewee.ModelSelect, tag: str, limit: int,
           cursor: str | None) -> Page[dict[str, Any]]:
-    if cursor:
-        created, sub_id = decode_cursor(cursor, tag, (str, int))
-        select = select.where(peewee.Tuple(SellSubmission.created_at, SellSubmission.id)
-                              < peewee.Tuple(created, sub_id))
-    rows = list(select.order_by(SellSubmission.created_at.desc(), SellSubmission.id.desc())
-                .limit(limit + 1))
-    page = page_of(rows, limit, lambda s: [clock.to_text(s.created_at), s.id], tag)
+    page = newest_first(select, SellSubmission.created_at, SellSubmission.id, tag, limit,
+                        cursor)
     return Page([_view(s, full=False) for s in page.items], page.next_cursor)
 
 
