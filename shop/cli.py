@@ -272,7 +272,9 @@ def analytics_rollup(ctx: click.Context, day: Any) -> None:
     from shop.services import analytics
 
     _configure(ctx)
-    rows = analytics.rollup(day.date() if day else None)
+    with click.progressbar(length=24, label="rolling up, hour by hour",
+                           file=sys.stderr) as bar:
+        rows = analytics.rollup(day.date() if day else None, on_hour=bar.update)
     total = sum(r["count"] for r in rows)
     label = rows[0]["day"] if rows else (day.date().isoformat() if day else "yesterday")
     click.echo(f"rolled up {total} event(s) of {label} into {len(rows)} row(s)")
@@ -357,7 +359,9 @@ def stock_verify(ctx: click.Context) -> None:
     from shop.services import stock as ledger
 
     _configure(ctx)
-    report = ledger.verify()
+    with click.progressbar(length=ledger.product_count(), label="checking products",
+                           file=sys.stderr) as bar:
+        report = ledger.verify(on_progress=bar.update)
     summary = (f"{report.products} products, {report.moves} moves, {report.holds} holds")
     if not report.violations:
         click.echo(f"ok: {summary}; every balance, head and hold follows the ledger")

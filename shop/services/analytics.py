@@ -35,8 +35,9 @@ from shop.services.accounts import prune_throttles
 
 TOP_PRODUCTS = 10
 # Rows per delete: small enough that a batch holds the write lock for a few milliseconds
-# (measured: 5,000 rows made a checkout wait 210 ms); see benchmarks/operations.py.
-PRUNE_BATCH = 1000
+# (measured: 5,000 rows made a checkout wait 210 ms, 1,000 rows 191 ms); see
+# benchmarks/operations.py.
+PRUNE_BATCH = 500
 
 
 def record_event(event_type: str, *, client: str, user_id: int | None = None,
@@ -62,21 +63,28 @@ def _bounds(day: date) -> tuple[str, str]:
     return clock.to_text(start), clock.to_text(start + timedelta(days=1))
 
 
-def rollup(day: date | None = None) -> list[dict[str, Any]]:
+def rollup(day: date | None = None, *,
+           on_hour: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
     """Build ``analytics_daily`` for ``day`` (default yesterday, UTC): the count per event
-    type and its most frequent products. Running it again replaces the day's rows."""
+    type and its most frequent products. Running it again replaces the day's rows. The
+    day is read hour by hour (``on_hour`` reports progress), outside the write lock."""
     day = day or (clock.now().date() - timedelta(days=1))
-    start, end = _bounds(day)
+    start, _end = _bounds(day)
     counts: Counter[str] = Counter()
     products: dict[str, Counter[int]] = defaultdict(Counter)
-    rows = database.execute_sql(  # a read: it takes no write lock
-        "SELECT event_type, product_id, count(*) FROM analytics_events "
-        "WHERE created_at >= ? AND created_at < ? GROUP BY event_type, product_id",
-        (start, end))
-    for event_type, product_id, n in rows:
-        counts[event_type] += n
-        if product_id is not None:
-            products[event_type][product_id] = n
+    first = clock.from_text(start)
+    for hour in range(24):
+        rows = database.execute_sql(  # a read: it takes no write lock
+            "SELECT event_type, product_id, count(*) FROM analytics_events "
+            "WHERE created_at >= ? AND created_at < ? GROUP BY event_type, product_id",
+            (clock.to_text(first + timedelta(hours=hour)),
+             clock.to_text(first + timedelta(hours=hour + 1))))
+        for event_type, product_id, n in rows:
+            counts[event_type] += n
+            if product_id is not None:
+                products[event_type][product_id] += n
+        if on_hour is not None:
+            on_hour(1)
     now = clock.now()
     out = [{"day": day.isoformat(), "event_type": t, "count": counts[t],
             "top_products": [{"product_id": p, "count": n}

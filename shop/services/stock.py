@@ -169,13 +169,20 @@ class VerifyReport:
 
 
 # One grouped pass over the ledger per invariant of DESIGN.md §4, never a query per product.
-BALANCE_PROBLEMS = """
+# BALANCE_RANGE walks it in ranges of product ids (index ranges on both tables), so a long
+# check can show progress; BALANCE_PROBLEMS is the whole pass at once.
+_BALANCES = """
 SELECT p.id, p.sku, p.stock_quantity, p.ledger_head, coalesce(m.total, 0), coalesce(m.head, 0)
 FROM products AS p
-LEFT JOIN (SELECT product_id, sum(qty_change) AS total, max(id) AS head, count(*) AS n
-           FROM stock_moves GROUP BY product_id) AS m ON m.product_id = p.id
-WHERE p.stock_quantity IS NOT coalesce(m.total, 0) OR p.ledger_head IS NOT coalesce(m.head, 0)
+LEFT JOIN (SELECT product_id, sum(qty_change) AS total, max(id) AS head
+           FROM stock_moves {moves} GROUP BY product_id) AS m ON m.product_id = p.id
+WHERE (p.stock_quantity IS NOT coalesce(m.total, 0) OR p.ledger_head IS NOT coalesce(m.head, 0))
+{products}
 """
+BALANCE_PROBLEMS = _BALANCES.format(moves="", products="")
+BALANCE_RANGE = _BALANCES.format(moves="WHERE product_id BETWEEN ? AND ?",
+                                 products="AND p.id BETWEEN ? AND ?")
+VERIFY_CHUNK = 10_000
 # A live hold's quantity is the negated net of its moves (reserved -q, then releases +q);
 # a settled hold (row deleted) nets to zero.
 HOLD_PROBLEMS = """
@@ -193,11 +200,28 @@ WHERE NOT EXISTS (SELECT 1 FROM stock_moves AS m WHERE m.reservation_id = r.id)
 """
 
 
-def verify() -> VerifyReport:
-    """Check every product's balance, ledger head and holds against the ledger."""
+def _balance_problems(on_progress: Callable[[int], None] | None) -> list[tuple]:
+    """Every product whose balance or head is off its ledger, a range of ids at a time."""
+    top = Product.select(peewee.fn.max(Product.id)).scalar() or 0
+    found: list[tuple] = []
+    for low in range(1, top + 1, VERIFY_CHUNK):
+        high = low + VERIFY_CHUNK - 1
+        found.extend(database.execute_sql(BALANCE_RANGE, (low, high, low, high)))
+        if on_progress is not None:
+            on_progress(min(VERIFY_CHUNK, top - low + 1))
+    return found
+
+
+def product_count() -> int:
+    return Product.select().count()
+
+
+def verify(on_progress: Callable[[int], None] | None = None) -> VerifyReport:
+    """Check every product's balance, ledger head and holds against the ledger.
+    ``on_progress`` hears how many products each step covered."""
     violations: list[Violation] = []
     with database.atomic():  # one read snapshot for every check
-        for pid, sku, stock, head, total, newest in database.execute_sql(BALANCE_PROBLEMS):
+        for pid, sku, stock, head, total, newest in _balance_problems(on_progress):
             if stock != total:
                 violations.append(Violation(pid, sku, f"stock_quantity {stock} but the "
                                                       f"ledger sums to {total}"))
