@@ -10,7 +10,6 @@ double submit finds the cart already empty: never a second order.
 
 from __future__ import annotations
 
-import secrets
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
@@ -23,11 +22,9 @@ from shop.db import write_transaction
 from shop.errors import Conflict, InsufficientStock, Invalid, NotFound, ReservationExpired
 from shop.models import Order, OrderItem, Product, ProductReservation, StockMove
 from shop.services import audit, idempotency
+from shop.services.codes import readable_code
 from shop.services.pagination import DEFAULT_LIMIT, Page, newest_first
 from shop.services.stock import append_move
-
-# Crockford's base32 without look-alikes: order numbers are read out over the phone.
-_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 # The only status changes there are: (from, to) -> payment status afterwards (None: same).
 TRANSITIONS: dict[tuple[str, str], str | None] = {
@@ -41,9 +38,7 @@ RETURNABLE = ("paid", "shipped", "delivered")
 
 
 def new_order_number() -> str:
-    """``ES-XXXX-XXXX``: 40 random bits, so numbers say nothing about each other."""
-    chars = "".join(secrets.choice(_ALPHABET) for _ in range(8))
-    return f"ES-{chars[:4]}-{chars[4:]}"
+    return readable_code("ES")
 
 
 def _returned(order_ids: list[int]) -> dict[tuple[int, int], int]:

@@ -11,7 +11,6 @@ products with a ``purchase`` move each, the payout owed.
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,10 +22,10 @@ from shop.db import write_transaction
 from shop.errors import Conflict, Invalid, InvalidOfferTransition, NotFound
 from shop.models import Image, OfferEvent, Product, SellItem, SellSubmission
 from shop.services import audit, batches, idempotency
+from shop.services.codes import readable_code
 from shop.services.pagination import DEFAULT_LIMIT, Page, newest_first
 from shop.services.stock import append_move
 
-_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 MAX_ITEMS = 50
 
 # (status, action, actor) -> status. The review: only the shop acts, the seller withdraws.
@@ -59,9 +58,7 @@ REVIEW_ACTIONS = {"reviewing": "review", "approved": "approve", "rejected": "rej
 
 
 def new_batch_id() -> str:
-    """``SB-XXXX-XXXX``: 40 random bits, easy to read out."""
-    chars = "".join(secrets.choice(_ALPHABET) for _ in range(8))
-    return f"SB-{chars[:4]}-{chars[4:]}"
+    return readable_code("SB")
 
 
 # --- reading ------------------------------------------------------------------------------
