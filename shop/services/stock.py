@@ -57,26 +57,37 @@ def append_move(product_id: int, qty_change: int, reason: str, *, note: str | No
         raise Invalid("the stock change is not valid", details={"reason": str(exc)}) from exc
 
 
-def expire_holds(holds: Iterable[ProductReservation]) -> int:
-    """Give expired holds' stock back, ``reservation_expired`` (inside a transaction)."""
+def expire_holds(holds: Iterable[Any]) -> int:
+    """Give expired holds' stock back, ``reservation_expired`` (inside a transaction).
+    A hold is anything with ``id``, ``product_id`` and ``quantity``."""
     count = 0
     for hold in holds:
         append_move(hold.product_id, hold.quantity, "reservation_expired",
                     reservation_id=hold.id)
-        ProductReservation.delete().where(ProductReservation.id == hold.id).execute()
+        database.execute_sql("DELETE FROM product_reservations WHERE id = ?", (hold.id,))
         count += 1
     return count
+
+
+@dataclass(frozen=True)
+class _Due:
+    id: int
+    product_id: int
+    quantity: int
 
 
 def release_expired(product_ids: Iterable[int], now: datetime) -> int:
     """Release these products' expired holds, whoever held them (inside a transaction).
     Every operation that needs a product's stock calls this first, so correctness never
-    waits for the cron sweep."""
+    waits for the cron sweep. (A constant statement: it runs on every hold and checkout.)"""
     ids = list(set(product_ids))
     if not ids:
         return 0
-    return expire_holds(ProductReservation.select().where(
-        ProductReservation.product.in_(ids) & (ProductReservation.expires_at <= now)))
+    due = database.execute_sql(
+        "SELECT id, product_id, quantity FROM product_reservations "
+        f"WHERE product_id IN ({', '.join('?' * len(ids))}) AND expires_at <= ?",
+        (*ids, clock.to_text(now))).fetchall()
+    return expire_holds([_Due(*row) for row in due])
 
 
 SWEEP_BATCH = 200
