@@ -38,7 +38,7 @@ def register(body: schemas.RegisterIn) -> Any:
        body=schemas.LoginIn, response=schemas.SessionOut, errors=[400, 401, 429],
        headers=["X-Cart-Session"])
 def login(body: schemas.LoginIn) -> Any:
-    session = header("X-Cart-Session", schemas.HEADERS["X-Cart-Session"]["pattern"])
+    session = header("X-Cart-Session")
     signed_in = accounts.login(body.email, body.password, client_address())
     answer = _signed_in(signed_in)
     if session is not None:

@@ -21,7 +21,7 @@ MAX_DAYS = 366
        headers=["X-Cart-Session"])
 def record(body: schemas.EventIn) -> Any:
     user = current_user(required=False)
-    session = header("X-Cart-Session", schemas.HEADERS["X-Cart-Session"]["pattern"])
+    session = header("X-Cart-Session")
     analytics.record_event(body.event_type, client=client_address(),
                            user_id=user.id if user else None, session_id=session,
                            product_id=body.product_id, path=body.path, metadata=body.metadata)

@@ -22,7 +22,7 @@ def _holder(*, issue: bool = False) -> tuple[Holder | None, str | None]:
     user = current_user(required=False)
     if user is not None:
         return Holder(user_id=user.id), None
-    session = header(CART_SESSION, schemas.HEADERS[CART_SESSION]["pattern"])
+    session = header(CART_SESSION)
     if session is not None:
         return Holder(session_id=session), None
     if not issue:
@@ -61,7 +61,7 @@ def release(product_id: int) -> None:
        auth="user", body=schemas.CheckoutIn, response=schemas.OrderWrapper,
        errors=[409], headers=["Idempotency-Key"])
 def checkout(body: schemas.CheckoutIn) -> Any:
-    key = header("Idempotency-Key", schemas.HEADERS["Idempotency-Key"]["pattern"])
+    key = header("Idempotency-Key")
     address = body.delivery_address.model_dump() if body.delivery_address else None
     _status, answer = orders.checkout(current_user().id, body.shipping_method, address, key)
     return answer

@@ -8,8 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from shop.api.routing import ROUTES, RouteSpec
-from shop.api.schemas import HEADERS
+from shop.api.routing import HEADERS, ROUTES, RouteSpec
 
 _ERROR_SCHEMA = {
     "type": "object",

@@ -250,15 +250,6 @@ class PageQuery(QueryModel):
 # --- cart, checkout and orders --------------------------------------------------------------
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 OrderStatus = Literal["pending", "paid", "shipped", "delivered", "cancelled"]
-# Request headers the routes read, with the rule each must follow.
-HEADERS = {
-    "Idempotency-Key": {"type": "string", "pattern": r"^[\x20-\x7e]{1,255}$",
-                        "description": "Makes a retry return the first answer."},
-    "X-Cart-Session": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{16,64}$",
-                       "description": "A guest's cart id, issued by the first cart call."},
-}
-
-
 class HoldIn(RequestModel):
     product_id: Id
     quantity: Annotated[int, Field(ge=1, le=100)] = 1

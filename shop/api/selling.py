@@ -59,7 +59,7 @@ def withdraw(batch_id: str) -> Any:
        body=schemas.RespondIn, response=schemas.SubmissionWrapper, errors=[404, 409],
        headers=["Idempotency-Key"])
 def respond(batch_id: str, body: schemas.RespondIn) -> Any:
-    key = header("Idempotency-Key", schemas.HEADERS["Idempotency-Key"]["pattern"])
+    key = header("Idempotency-Key")
     _status, answer = selling.respond(batch_id, body.response, seller_id=current_user().id,
                                       counter_price_cents=body.counter_price_cents,
                                       message=body.message, idempotency_key=key)
