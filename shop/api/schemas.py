@@ -9,6 +9,8 @@ from pydantic import Field, PlainSerializer, StringConstraints
 
 from shop import clock
 from shop.api.routing import QueryModel, RequestModel, ResponseModel
+from shop.services.cart import MAX_QUANTITY
+from shop.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 UtcTime = Annotated[datetime, PlainSerializer(clock.to_text, return_type=str, when_used="json")]
 
@@ -119,7 +121,7 @@ Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63
 Condition = Literal["new", "like_new", "good", "fair"]
 ProductStatus = Literal["draft", "active", "sold_out", "archived"]
 PriceCents = Annotated[int, Field(ge=1, le=100_000_000)]
-Limit = Annotated[int, Field(ge=1, le=100)]
+Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str, StringConstraints(min_length=1, max_length=512)]
 
 
@@ -171,7 +173,7 @@ class ProductListQuery(QueryModel):
     sort: Literal["newest", "price_asc", "price_desc"] | None = None
     status: ProductStatus | None = Field(
         default=None, description="Admins only; everyone else sees active products.")
-    limit: Limit = 20
+    limit: Limit = DEFAULT_LIMIT
     cursor: Cursor | None = None
 
 
@@ -243,7 +245,7 @@ class MovePage(ResponseModel):
 
 
 class PageQuery(QueryModel):
-    limit: Limit = 20
+    limit: Limit = DEFAULT_LIMIT
     cursor: Cursor | None = None
 
 
@@ -252,7 +254,7 @@ Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 OrderStatus = Literal["pending", "paid", "shipped", "delivered", "cancelled"]
 class HoldIn(RequestModel):
     product_id: Id
-    quantity: Annotated[int, Field(ge=1, le=100)] = 1
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)] = 1
 
 
 class ReservationOut(ResponseModel):
@@ -319,7 +321,7 @@ class OrderPage(ResponseModel):
 
 class OrderListQuery(QueryModel):
     status: OrderStatus | None = None
-    limit: Limit = 20
+    limit: Limit = DEFAULT_LIMIT
     cursor: Cursor | None = None
 
 
@@ -329,7 +331,7 @@ class OrderStatusIn(RequestModel):
 
 class ReturnLineIn(RequestModel):
     product_id: Id
-    quantity: Annotated[int, Field(ge=1, le=100)]
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
 
 
 class ReturnIn(RequestModel):
@@ -416,7 +418,7 @@ class SubmissionPage(ResponseModel):
 class SubmissionListQuery(QueryModel):
     status: SubmissionStatus | None = None
     offer_status: OfferStatus | None = None
-    limit: Limit = 20
+    limit: Limit = DEFAULT_LIMIT
     cursor: Cursor | None = None
 
 
@@ -443,7 +445,7 @@ class PayoutIn(RequestModel):
 class AuditQuery(QueryModel):
     entity_type: Literal["product", "order", "submission"] | None = None
     entity_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,64}$")] | None = None
-    limit: Limit = 20
+    limit: Limit = DEFAULT_LIMIT
     cursor: Cursor | None = None
 
 
