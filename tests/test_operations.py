@@ -3,11 +3,13 @@ checkouts, and the admin audit log written with every admin action."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 
@@ -41,20 +43,8 @@ def test_two_sweeps_at_once_beside_checkouts_return_each_hold_exactly_once(db, d
     products = _expired_holds(450)
     user = sign_up_service("buyer@example.com")
     database.close()
-    buying = threading.Event()
-    bought: list[int] = []
-
-    def checkouts() -> None:  # live traffic on the same products while the sweeps run
-        init_database(db_path)
-        for pid in products[::15]:
-            cart.hold(Holder(user_id=user), pid, 1)
-            bought.append(orders.checkout(user)[0])
-            buying.set()
-        database.close()
-
-    shopper = threading.Thread(target=checkouts)
-    shopper.start()
-    buying.wait(30)
+    # Live traffic on the same products while the sweeps run.
+    shopper, bought = _shop_in_background(db_path, user, products[::15], threading.Event())
     sweeps = [subprocess.Popen([SHOP, "--database", str(db_path), "expire-reservations"],
                                stdout=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [p.communicate(timeout=120)[0] for p in sweeps]
@@ -76,6 +66,29 @@ def test_two_sweeps_at_once_beside_checkouts_return_each_hold_exactly_once(db, d
     again = subprocess.run([SHOP, "--database", str(db_path), "expire-reservations"],
                            capture_output=True, text=True, timeout=60)
     assert again.returncode == 0 and "released 0 expired hold(s)" in again.stdout
+
+
+def _shop_in_background(db_path: Path, user: int, products: Iterable[int],
+                        stop: threading.Event) -> tuple[threading.Thread, list[int]]:
+    """A thread holding and checking out each product in turn (until ``stop``), on its own
+    connection; returns it once its first checkout is done, with the statuses it gets."""
+    started, statuses = threading.Event(), []
+
+    def shop() -> None:
+        init_database(db_path)
+        for pid in products:
+            if stop.is_set():
+                break
+            cart.hold(Holder(user_id=user), pid, 1)
+            statuses.append(orders.checkout(user)[0])
+            started.set()
+        started.set()
+        database.close()
+
+    thread = threading.Thread(target=shop)
+    thread.start()
+    started.wait(30)
+    return thread, statuses
 
 
 def sign_up_service(email: str) -> int:
@@ -123,20 +136,8 @@ def test_a_backup_taken_during_checkouts_restores_to_a_consistent_shop(db, db_pa
     stock.adjust(pid, 10_000, "restock")
     user = sign_up_service("buyer@example.com")
     database.close()
-    stop, started = threading.Event(), threading.Event()
-    sold: list[int] = []
-
-    def shopping() -> None:  # a second thread checking out without pause
-        init_database(db_path)
-        while not stop.is_set() and len(sold) < 2000:
-            cart.hold(Holder(user_id=user), pid, 1)
-            sold.append(orders.checkout(user)[0])
-            started.set()
-        database.close()
-
-    shopper = threading.Thread(target=shopping)
-    shopper.start()
-    started.wait(30)
+    stop = threading.Event()  # checking out without pause while the backup runs
+    shopper, sold = _shop_in_background(db_path, user, itertools.repeat(pid, 2000), stop)
     copy = tmp_path / "backups" / "shop.db"
     try:
         result = subprocess.run([SHOP, "--database", str(db_path), "backup", str(copy)],
