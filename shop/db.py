@@ -23,6 +23,7 @@ from pathlib import Path
 import peewee
 from playhouse.pool import PooledSqliteDatabase
 
+from shop.checkpoints import Checkpointer
 from shop.errors import Busy, refused
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
@@ -36,12 +37,14 @@ def _pragmas(busy_timeout_ms: int) -> list[tuple[str, object]]:
         ("journal_mode", "wal"),
         ("synchronous", "normal"),
         ("busy_timeout", busy_timeout_ms),
+        ("wal_autocheckpoint", 0),  # checkpoints run in a background thread: shop.checkpoints
     ]
 
 
 _busy_timeout_ms = DEFAULT_BUSY_TIMEOUT_MS
 database = PooledSqliteDatabase(None, pragmas=_pragmas(DEFAULT_BUSY_TIMEOUT_MS),
                                 max_connections=None, stale_timeout=POOL_STALE_SECONDS)
+checkpointer = Checkpointer()
 
 
 def init_database(path: str | Path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
@@ -59,7 +62,8 @@ def init_database(path: str | Path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEO
 
 def disconnect_all() -> None:
     """Close every connection, pooled ones included (before pointing at another file, or
-    replacing this one)."""
+    replacing this one), once no checkpoint is running."""
+    checkpointer.stop()
     if database.database is not None:
         database.close_all()
     for fd in _writer_files.values():
@@ -137,6 +141,8 @@ def write_transaction() -> Iterator[None]:
         if fd is not None:
             fcntl.flock(fd, fcntl.LOCK_UN)
         _process_writer.release()
+        if fd is not None:  # the outermost transaction ended, and no lock is held now
+            checkpointer.committed(database.database)
 
 
 def foreign_key_problems() -> list[tuple]:

@@ -1,0 +1,107 @@
+"""WAL checkpoints run on the shop's background thread, never inside a commit.
+
+Whether a row has reached the database file (rather than only the write-ahead log) is read
+from the file's bytes, so these tests see what SQLite did, not what the code says.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+from pathlib import Path
+
+from shop import checkpoints
+from shop.db import checkpointer, database, init_database, write_transaction
+
+LOG_ROW = ("INSERT INTO system_logs (level, source, message, created_at) "
+           "VALUES ('info', 'test', ?, '2026-01-01T00:00:00Z')")
+WAIT_SECONDS = 10
+
+
+def log_marker(marker: str, *, padding_pages: int = 0) -> None:
+    """One write transaction: the marker row, after ``padding_pages`` pages of filler."""
+    with write_transaction():
+        for n in range(padding_pages):
+            database.execute_sql(LOG_ROW, (f"filler {n} " + "x" * 4000,))
+        database.execute_sql(LOG_ROW, (marker,))
+
+
+def in_main_file(path: Path, marker: str) -> bool:
+    return marker.encode() in path.read_bytes()
+
+
+def until(condition, seconds: float = WAIT_SECONDS) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def test_shop_connections_leave_checkpoints_to_the_thread(db: Path) -> None:
+    assert database.execute_sql("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    assert database.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_commit_returns_without_checkpointing_and_the_thread_then_does(db: Path,
+                                                                        monkeypatch) -> None:
+    """1,200 pages pass SQLite's automatic threshold (1,000): had the commit checkpointed,
+    the marker would be in the file before the held-back thread ran."""
+    release = threading.Event()
+    ran: list[tuple | None] = []
+    real = checkpoints.checkpoint
+
+    def held_back(path):
+        release.wait(WAIT_SECONDS)
+        ran.append(real(path))
+        return ran[-1]
+
+    monkeypatch.setattr(checkpoints, "checkpoint", held_back)
+    log_marker("marker-after-a-big-commit", padding_pages=1200)
+    assert not in_main_file(db, "marker-after-a-big-commit")
+    release.set()
+    assert until(lambda: ran) and in_main_file(db, "marker-after-a-big-commit")
+    busy, frames, copied = ran[0]
+    assert busy == 0 and frames >= 1200 and copied == frames
+
+
+def test_small_commits_reach_the_file_while_connections_stay_open(db: Path) -> None:
+    for n in range(3):
+        log_marker(f"small-marker-{n}")
+        assert until(lambda n=n: in_main_file(db, f"small-marker-{n}"))
+
+
+def test_no_checkpoint_after_stop_and_none_creates_a_deleted_file(db: Path,
+                                                                  tmp_path: Path) -> None:
+    gone = tmp_path / "gone.db"
+    assert checkpoints.checkpoint(gone) is None
+    assert not gone.exists()
+    checkpointer.stop()
+    log_marker("marker-after-stop")  # the next commit starts them again
+    assert until(lambda: in_main_file(db, "marker-after-stop"))
+
+
+def _child_writes(path: str, wrote, done) -> None:
+    init_database(path)
+    log_marker("marker-from-a-forked-child")
+    wrote.set()
+    done.wait(WAIT_SECONDS)  # keep the connection open: only a checkpoint moves the row
+
+
+def test_a_forked_process_checkpoints_its_own_commits(db: Path) -> None:
+    """The parent's thread did not survive the fork; the child starts its own."""
+    log_marker("marker-from-the-parent")  # the parent's thread exists before the fork...
+    assert until(lambda: in_main_file(db, "marker-from-the-parent"))  # ...and is idle
+    context = multiprocessing.get_context("fork")
+    wrote, done = context.Event(), context.Event()
+    child = context.Process(target=_child_writes, args=(str(db), wrote, done))
+    child.start()
+    try:
+        assert wrote.wait(WAIT_SECONDS)
+        assert until(lambda: in_main_file(db, "marker-from-a-forked-child"))
+    finally:
+        done.set()
+        child.join(WAIT_SECONDS)
+    assert child.exitcode == 0
