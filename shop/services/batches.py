@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from shop.errors import Busy
 
-PAUSE_SECONDS = 0.03  # a 2-3 ms step then holds the lock under a tenth of the time
+PAUSE_SECONDS = 0.03  # a job with s-ms steps holds the lock s/(s+30) of its time
 BUSY_RETRIES = 20
 
 
