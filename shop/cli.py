@@ -186,6 +186,11 @@ def expire_reservations(ctx: click.Context) -> None:
     click.echo(f"released {ledger.expire_all_due()} expired hold(s)")
 
 
+def _finish(bar: Any) -> None:
+    """Draw a bar whose length was an estimate to its end."""
+    bar.update(max(0, bar.length - bar.pos))
+
+
 def _print_report(verb: str, report: Any) -> None:
     size = report.bytes / (1024 * 1024)
     click.echo(f"{verb} {report.path}: {size:.1f} MiB, {report.total_rows} rows in "
@@ -210,7 +215,11 @@ def backup_command(ctx: click.Context, path: Path) -> None:
     from shop.services import backup
 
     _configure(ctx)
-    _print_report("backed up to", backup.backup(path))
+    with click.progressbar(length=backup.copy_size(), label="copying, then checking",
+                           file=sys.stderr) as bar:
+        report = backup.backup(path, on_copied=bar.update)
+        _finish(bar)  # the size was an estimate
+    _print_report("backed up to", report)
 
 
 @main.command("restore")
@@ -297,9 +306,10 @@ def analytics_prune(ctx: click.Context, days: int) -> None:
     from shop.services import analytics
 
     _configure(ctx)
-    with click.progressbar(length=0, label="pruning", file=sys.stderr,
-                           show_pos=True) as bar:
+    with click.progressbar(length=analytics.prunable(days), label="pruning",
+                           file=sys.stderr, show_pos=True) as bar:
         counts = analytics.prune(days, on_batch=bar.update)
+        _finish(bar)  # rows may have aged in meanwhile
     click.echo("pruned " + ", ".join(f"{n} {table}" for table, n in counts.items()))
 
 

@@ -17,7 +17,7 @@ import pytest
 from freezegun import freeze_time
 
 from shop import clock
-from shop.db import database, init_database
+from shop.db import database, init_database, write_transaction
 from shop.services import cart, catalogue, orders, stock
 from shop.services.cart import Holder
 
@@ -196,3 +196,77 @@ def test_restore_checks_the_copy_refuses_a_running_shop_and_keeps_the_old_file(
     assert ok.exit_code == 0, ok.output
     kept = list(db_path.parent.glob("shop.db.before-restore-*"))
     assert len(kept) == 1 and "kept at" in ok.output
+
+
+def _old_events(count: int) -> None:
+    """Events from 2020, for the prune to delete."""
+    with write_transaction():
+        for _ in range(count):
+            database.execute_sql("INSERT INTO analytics_events (event_type, created_at) "
+                                 "VALUES ('page_view', '2020-01-01T00:00:00Z')")
+    database.close()
+
+
+def _run_on_a_terminal(argv: list[str]) -> tuple[int, str]:
+    """Run ``shop argv`` with a pseudo-terminal as its stderr; returns (exit code, what the
+    terminal showed)."""
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([SHOP, *argv], stdout=subprocess.DEVNULL, stderr=follower)
+    os.close(follower)
+    shown = bytearray()
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: the command has exited
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    return proc.wait(timeout=120), shown.decode(errors="replace")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv, label, summary", [
+    (["seed-demo", "--products", "600"], "generating products", "generated "),
+    (["stock", "verify"], "checking products", "ok: 606 products"),
+    (["analytics", "rollup", "--day", "2026-01-01"], "rolling up, hour by hour",
+     "rolled up "),
+    (["analytics", "prune"], "pruning", "pruned 20 analytics_events, 0 system_logs"),
+    (["backup", "{tmp}/copy.db"], "copying, then checking", "backed up to "),
+])
+def test_long_commands_show_a_bar_on_a_terminal_and_one_line_otherwise(
+        db, db_path, tmp_path, argv, label, summary) -> None:
+    """Issue 9: click's bar on a terminal, drawn to its end; piped, only the summary."""
+    argv = ["--database", str(db_path), *(a.format(tmp=tmp_path) for a in argv)]
+    if "seed-demo" not in argv:
+        subprocess.run([SHOP, *argv[:2], "seed-demo", "--products", "600"], check=True,
+                       capture_output=True, timeout=120)
+    _old_events(20)
+    code, shown = _run_on_a_terminal(argv)
+    assert code == 0, shown
+    assert label in shown and re.search(r"\[#+\]", shown), shown  # a full bar
+    _old_events(20)
+    piped = subprocess.run([SHOP, *argv], capture_output=True, text=True, timeout=120)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.strip().splitlines()[-1].startswith(summary)
+    assert "%" not in piped.stderr  # no bar drawn into a file
+
+
+def test_a_backup_reports_its_copy_growing(db, tmp_path) -> None:
+    from shop.services import backup
+
+    with write_transaction():  # about 4 MB of rows
+        database.execute_sql(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) "
+            "INSERT INTO system_logs (level, source, message, created_at) "
+            "SELECT 'info', 'test', printf('%d %.200c', i, 'x'), '2026-01-01T00:00:00Z' FROM n")
+    expected = backup.copy_size()
+    grew: list[int] = []
+    report = backup.backup(tmp_path / "copy.db", on_copied=grew.append)
+    assert len(grew) >= 2 and all(n > 0 for n in grew)  # heard while the copy was written
+    assert sum(grew) <= report.bytes
+    assert 0.8 < expected / report.bytes < 1.25
