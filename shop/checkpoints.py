@@ -5,7 +5,7 @@ COMMIT of whichever connection takes the log past 1,000 pages. That connection i
 request, or is a cron job's step still holding the shop's writer queue (:mod:`shop.db`), so
 everyone queued behind it waits for the copy and its fsyncs. Measured beside a prune of
 200,000 events: a checkout whose own commit checkpointed took 148 ms, one queued behind a
-checkpointing job step 125 ms; with the checkpoints moved here the longest was 14 ms.
+checkpointing job step 125 ms; with the checkpoints moved here the longest took 33 ms.
 
 So the shop's connections turn automatic checkpoints off (``wal_autocheckpoint = 0``) and
 every process that commits a write wakes its own checkpointer thread. It runs a PASSIVE

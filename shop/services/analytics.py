@@ -36,7 +36,7 @@ from shop.services.accounts import prune_throttles
 TOP_PRODUCTS = 10
 # Rows per delete. Beside a process checking out without pause (benchmarks/operations.py,
 # 10^6 events): 500 rows took 243 s, as every batch waited for a gap between checkouts;
-# 2,000 took 63 s with the longest checkout wait 24 ms; 5,000 made that 48 ms.
+# 2,000 took 63-72 s with the longest checkout wait 24-27 ms; 5,000 made that 48 ms.
 PRUNE_BATCH = 2000
 
 
