@@ -439,13 +439,11 @@ def serve(ctx: click.Context, bind: str, workers: int, threads: int, timeout: in
     Example:
       shop serve --bind 127.0.0.1:8000 --workers 2 --threads 8
     """
-    from shop.db import disconnect_all
     from shop.services.migrations import migrate as run
 
     settings = _configure(ctx)
     run()  # once, here: never per worker
-    system.close_connection()
-    disconnect_all()  # no connection, and no checkpoint under way, across the exec
+    system.disconnect()  # no connection, and no checkpoint under way, across the exec
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     env = {**os.environ, "SHOP_DATABASE": str(settings.database)}
     click.echo(f"serving {settings.database} on http://{bind} with {workers} worker(s) "

@@ -12,7 +12,7 @@ from pathlib import Path
 import peewee
 
 from shop.config import Settings, set_settings
-from shop.db import busy_timeout_pragma, database, init_database
+from shop.db import busy_timeout_pragma, database, disconnect_all, init_database
 from shop.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,13 @@ def close_connection() -> None:
         pass  # locked, or a broken file that /healthz reports: nothing to refresh here
     finally:
         database.close()
+
+
+def disconnect() -> None:
+    """Close every connection of this process once no checkpoint is running (before the
+    process execs another program)."""
+    close_connection()
+    disconnect_all()
 
 
 # Rows ANALYZE samples per index: enough for good plans, cheap at any table size.
