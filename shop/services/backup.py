@@ -81,6 +81,24 @@ def copy_size() -> int:
 PROGRESS_EVERY = 10_000  # virtual-machine steps between looks at the copy's size
 
 
+def _growth_reporter(copy: Path, on_copied: Callable[[int], None]) -> Callable[[], int]:
+    """A SQLite progress handler that tells ``on_copied`` how much ``copy`` has grown."""
+    written = 0
+
+    def progress() -> int:
+        nonlocal written
+        try:
+            size = copy.stat().st_size
+        except FileNotFoundError:  # VACUUM INTO has not created it yet
+            return 0
+        if size > written:
+            on_copied(size - written)
+            written = size
+        return 0  # anything else would interrupt the statement
+
+    return progress
+
+
 def backup(target: Path, *, on_copied: Callable[[int], None] | None = None) -> Report:
     """A verified copy of the live database at ``target`` (replaced if it exists).
     ``on_copied`` hears how many more bytes reached the copy, as it grows."""
@@ -88,19 +106,9 @@ def backup(target: Path, *, on_copied: Callable[[int], None] | None = None) -> R
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
-    written = 0
-
-    def progress() -> int:  # SQLite calls it from inside VACUUM INTO; 0 carries on
-        nonlocal written
-        size = partial.stat().st_size if partial.exists() else 0
-        if size > written:
-            on_copied(size - written)
-            written = size
-        return 0
-
     conn = database.connection()
     if on_copied is not None:
-        conn.set_progress_handler(progress, PROGRESS_EVERY)
+        conn.set_progress_handler(_growth_reporter(partial, on_copied), PROGRESS_EVERY)
     try:
         database.execute_sql("VACUUM INTO ?", (str(partial),))
     finally:
