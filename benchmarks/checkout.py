@@ -34,8 +34,8 @@ from ledger_scale import build  # noqa: E402
 
 from shop import clock  # noqa: E402
 from shop.db import database, init_database, write_transaction  # noqa: E402
-from shop.services import accounts, cart, catalogue, orders, stock  # noqa: E402
-from shop.services.cart import Holder  # noqa: E402
+from shop.services import accounts, catalogue, holds, orders, stock  # noqa: E402
+from shop.services.holds import Holder  # noqa: E402
 from shop.services.migrations import migrate  # noqa: E402
 from tests.servers import running_shop  # noqa: E402
 
@@ -58,7 +58,7 @@ def service_checkouts(user_id: int, pid: int, n: int) -> float:
     holder = Holder(user_id=user_id)
     start = time.perf_counter()
     for _ in range(n):
-        cart.hold(holder, pid, 1)
+        holds.hold(holder, pid, 1)
         orders.checkout(user_id)
     return time.perf_counter() - start
 

@@ -28,8 +28,8 @@ from _common import percentile, raw_connect  # noqa: E402
 
 from shop import clock  # noqa: E402
 from shop.db import database, init_database, write_transaction  # noqa: E402
-from shop.services import accounts, cart, catalogue, orders, stock  # noqa: E402
-from shop.services.cart import Holder  # noqa: E402
+from shop.services import accounts, catalogue, holds, orders, stock  # noqa: E402
+from shop.services.holds import Holder  # noqa: E402
 from shop.services.migrations import migrate  # noqa: E402
 
 SHOP = str(Path(sys.executable).with_name("shop"))
@@ -87,7 +87,7 @@ def shopper(path: str, user_id: int, stop, out) -> None:
     waits = []
     while not stop.is_set():
         start = time.perf_counter()
-        cart.hold(Holder(user_id=user_id), pid, 1)
+        holds.hold(Holder(user_id=user_id), pid, 1)
         orders.checkout(user_id)
         waits.append(time.perf_counter() - start)
     out.put(waits)

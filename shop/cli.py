@@ -180,10 +180,10 @@ def expire_reservations(ctx: click.Context) -> None:
     Example:
       shop expire-reservations
     """
-    from shop.services import stock as ledger
+    from shop.services import holds
 
     _configure(ctx)
-    click.echo(f"released {ledger.expire_all_due()} expired hold(s)")
+    click.echo(f"released {holds.expire_all_due()} expired hold(s)")
 
 
 def _finish(bar: Any) -> None:

@@ -92,6 +92,23 @@ _writer_files: dict[str, int] = {}
 _FILE_LOCK_POLL = 0.0002
 
 
+def _after_fork_in_child() -> None:
+    """A forked child starts with no writer state of its own. It inherits the parent's
+    descriptors, and flock belongs to the open file description: on the parent's
+    descriptor, the child's LOCK_EX would succeed while the parent holds the lock, and
+    two processes would both think they are the writer. The RLock may also have been
+    held by a parent thread that does not exist in the child. (Closing the child's copy
+    does not release the parent's lock: the parent's descriptor still holds it.)"""
+    global _process_writer
+    _process_writer = threading.RLock()
+    for fd in _writer_files.values():
+        os.close(fd)
+    _writer_files.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _writer_file() -> int:
     """This process's descriptor of ``<database>-writer.lock`` (flock is per description)."""
     path = f"{database.database}-writer.lock"

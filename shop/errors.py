@@ -92,6 +92,28 @@ _NOT_COLUMNS = {"and", "or", "not", "in", "is", "null", "between", "like", "glob
                 "coalesce", "abs", "typeof"}
 
 
+# The refusals the schema's own triggers and named CHECKs make, by their exact message.
+# A code path that must tell one refusal from another asks ``constraint_of``; matching a
+# substring would take "stock_quantity changes only through stock_moves" (the ledger
+# guard) for "CHECK constraint failed: stock_quantity >= 0" (no stock left).
+CONSTRAINTS = {
+    "CHECK constraint failed: stock_quantity >= 0": "stock_not_negative",
+    "stock_quantity changes only through stock_moves": "ledger_guard",
+    "stock_moves is append-only": "append_only",
+    "offer_events is append-only": "append_only",
+}
+
+
+def constraint_of(message: str) -> str | None:
+    """The constraint a database refusal names: a key of CONSTRAINTS' values, or
+    ``unique:<table>.<column>[, ...]`` for a UNIQUE; None when it is none of these."""
+    message = message.strip()
+    if message in CONSTRAINTS:
+        return CONSTRAINTS[message]
+    unique = re.fullmatch(r"UNIQUE constraint failed: ([\w.]+(?:, [\w.]+)*)", message)
+    return f"unique:{unique.group(1)}" if unique else None
+
+
 def refused(message: str) -> ShopError:
     """A write the database refused, as a 4xx that names the field.
 

@@ -183,20 +183,42 @@ def test_an_empty_cart_cannot_check_out_and_guests_must_sign_in(client, ann) -> 
     assert client.post("/api/checkout", json={}).status_code == 401
 
 
-def test_an_expired_hold_sells_only_if_its_stock_is_still_there(client, ann) -> None:
-    bob = sign_up(client, "bob@example.com")
-    kept, taken = product(1), product(1, sku="P-2")
+@pytest.mark.parametrize("read_the_cart_first", [False, True])
+def test_checkout_never_sells_an_expired_hold(client, ann, db_path,
+                                              read_the_cart_first) -> None:
+    """API.md: the order holds every *live* hold. An expired hold that no sweep has
+    released yet is released at checkout, exactly as reading the cart releases it: the
+    same answer whether or not the cart was read first (issue 14, defect 3)."""
+    pid = product(1)
     with freeze_time(clock.now()) as frozen:
-        hold(client, ann, kept)
-        frozen.tick(timedelta(minutes=16))
-        ok = client.post("/api/checkout", json={}, headers=ann)
-        assert ok.status_code == 201  # nobody wanted it meanwhile: the sale goes through
-        hold(client, ann, taken)
-        frozen.tick(timedelta(minutes=16))
-        assert hold(client, bob, taken).status_code == 201  # Bob's hold released Ann's
-        gone = client.post("/api/checkout", json={}, headers=ann)
-    assert gone.status_code in (400, 409)
-    assert gone.get_json()["error"]["code"] in ("reservation_expired", "invalid")
+        hold(client, ann, pid)
+        frozen.tick(timedelta(minutes=20))
+        if read_the_cart_first:
+            assert client.get("/api/cart", headers=ann).get_json()["items"] == []
+        r = client.post("/api/checkout", json={}, headers=ann)
+    assert r.status_code == 400
+    assert r.get_json()["error"]["code"] == "invalid"
+    assert r.get_json()["error"]["details"]["fields"] == {"cart": "no live holds"}
+    assert ledger(db_path, pid) == [("restock", 1), ("reserved", -1),
+                                    ("reservation_expired", 1)]
+    assert available(pid) == 1
+
+
+def test_checkout_takes_the_live_holds_and_releases_the_expired_ones(client, ann,
+                                                                     db_path) -> None:
+    early, late = product(1), product(1, sku="P-2", price=1000)
+    with freeze_time(clock.now()) as frozen:
+        hold(client, ann, early)
+        frozen.tick(timedelta(minutes=10))
+        hold(client, ann, late)
+        frozen.tick(timedelta(minutes=10))  # early: 20 min old (expired); late: 10 min
+        r = client.post("/api/checkout", json={}, headers=ann)
+    assert r.status_code == 201
+    order = r.get_json()["order"]
+    assert [(i["product_id"], i["quantity"]) for i in order["items"]] == [(late, 1)]
+    assert order["subtotal_cents"] == 1000
+    assert ledger(db_path, early)[-1] == ("reservation_expired", 1)
+    assert available(early) == 1
 
 
 def test_an_admin_write_off_releases_expired_holds_first(client, ann, db_path) -> None:
@@ -356,16 +378,15 @@ def test_signing_in_brings_the_guest_cart_along(client) -> None:
         catalogue.update_product(withdrawn, {"status": "archived"})  # no longer for sale
         r = client.post("/api/auth/login", json=login, headers=guest)
         assert r.status_code == 200
-        # Both of P-1 together, P-2 moved, P-4 held again (its units were still there);
-        # P-3 cannot be held any more: that is the part the merge could not cover.
-        assert r.get_json()["cart"] == {
-            "merged_quantity": 5, "short": [{"product_id": withdrawn, "wanted": 1, "held": 0}]}
+        # Both of P-1 together, P-2 moved. P-3's hold ended when it was archived, and
+        # P-4's lapsed hold is released, as everywhere else: neither is in a cart now.
+        assert r.get_json()["cart"] == {"merged_quantity": 3, "short": []}
         cart = client.get("/api/cart", headers=ann).get_json()
         assert sorted((i["product"]["id"], i["quantity"]) for i in cart["items"]) == \
-            [(both, 3), (only_guest, 1), (lapsed, 2)]
+            [(both, 3), (only_guest, 1)]
         assert client.get("/api/cart", headers=guest).get_json()["items"] == []
         assert (available(both), available(only_guest), available(withdrawn),
-                available(lapsed)) == (1, 1, 1, 0)
+                available(lapsed)) == (1, 1, 1, 2)
         # Signing in again with the same (now empty) session changes nothing.
         again = client.post("/api/auth/login", json=login, headers=guest)
         assert again.get_json()["cart"] == {"merged_quantity": 0, "short": []}
@@ -386,3 +407,70 @@ def test_a_merge_short_of_stock_holds_what_it_can(db, client) -> None:
         r = client.post("/api/auth/login", json=login, headers=guest)
     assert r.get_json()["cart"]["merged_quantity"] == 0
     assert available(pid) == 1
+
+
+def test_a_merge_keeps_the_per_hold_cap(client) -> None:
+    """Issue 14, defect 5: one hold never exceeds MAX_QUANTITY (API: quantity 1 to 100),
+    merged or not; what is over the cap goes back to stock and is reported."""
+    sign_up(client, "ann@example.com")
+    pid = product(200)
+    login = {"email": "ann@example.com", "password": "correct horse battery"}
+    ann = {"Authorization": "Bearer " + client.post("/api/auth/login", json=login
+                                                    ).get_json()["token"]}
+    guest = {"X-Cart-Session": hold(client, {}, pid, 60).get_json()["cart_session"]}
+    assert hold(client, ann, pid, 60).status_code == 201
+    r = client.post("/api/auth/login", json=login, headers=guest)
+    assert r.get_json()["cart"] == {"merged_quantity": 40,
+                                    "short": [{"product_id": pid, "wanted": 60, "held": 40}]}
+    cart = client.get("/api/cart", headers=ann).get_json()
+    assert [(i["product"]["id"], i["quantity"]) for i in cart["items"]] == [(pid, 100)]
+    assert available(pid) == 100
+
+
+def test_a_merge_releases_the_users_own_expired_hold(client, db_path) -> None:
+    """Issue 14, defect 5: an expired hold of the user is released (reservation_expired),
+    never renewed by the merge."""
+    sign_up(client, "ann@example.com")
+    mine, theirs = product(1), product(1, sku="P-2")
+    login = {"email": "ann@example.com", "password": "correct horse battery"}
+    ann = {"Authorization": "Bearer " + client.post("/api/auth/login", json=login
+                                                    ).get_json()["token"]}
+    with freeze_time(clock.now()) as frozen:
+        hold(client, ann, mine)
+        frozen.tick(timedelta(minutes=16))
+        guest = {"X-Cart-Session": hold(client, {}, theirs).get_json()["cart_session"]}
+        r = client.post("/api/auth/login", json=login, headers=guest)
+        assert r.get_json()["cart"] == {"merged_quantity": 1, "short": []}
+        cart = client.get("/api/cart", headers=ann).get_json()
+    assert [i["product"]["id"] for i in cart["items"]] == [theirs]
+    assert ledger(db_path, mine) == [("restock", 1), ("reserved", -1),
+                                     ("reservation_expired", 1)]
+    assert available(mine) == 1
+
+
+def test_signing_in_is_one_unit_of_work(client, db_path, monkeypatch) -> None:
+    """Issue 14, defect 8: when the cart merge fails (busy, say), no session is left
+    behind: the sign-in and the merge commit together or not at all."""
+    from shop.errors import Busy
+    from shop.services import holds
+
+    sign_up(client, "ann@example.com")
+    guest = {"X-Cart-Session": hold(client, {}, product(1)).get_json()["cart_session"]}
+    sessions = _count(db_path, "sessions")
+
+    def busy(*_args, **_kwargs):
+        raise Busy("the shop is busy; try again in a moment", retry_after=1)
+
+    monkeypatch.setattr(holds, "merge_guest_cart", busy)
+    r = client.post("/api/auth/login", headers=guest,
+                    json={"email": "ann@example.com", "password": "correct horse battery"})
+    assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+    assert _count(db_path, "sessions") == sessions
+
+
+def _count(db_path, table: str) -> int:
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    finally:
+        conn.close()

@@ -16,7 +16,7 @@ from freezegun import freeze_time
 
 from shop.api import create_app
 from shop.db import database, init_database
-from shop.services import catalogue, system
+from shop.services import catalogue, stock, system
 from shop.services.migrations import migrate
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -38,12 +38,17 @@ def make(n: int, **over: Any) -> dict[str, Any]:
 
 
 def _stock_shelf() -> list[dict[str, Any]]:
-    """40 active products and a few hidden ones, created four to a minute (ties)."""
+    """40 active products with a unit each, two active ones with none (not buyable now),
+    and a few hidden ones, created four to a minute (ties)."""
     made = []
-    for n in range(48):
-        status = "active" if n < 40 else ("draft", "sold_out", "archived")[n % 3]
+    for n in range(50):
+        status = "active" if n < 42 else ("draft", "sold_out", "archived")[n % 3]
         with freeze_time(T0 + timedelta(minutes=n // 4)):
-            made.append(catalogue.create_product(make(n, status=status)))
+            product = catalogue.create_product(make(n, status=status))
+            if n < 40:
+                stock.adjust(product["id"], 1, "restock")
+                product["stock_quantity"] = 1
+            made.append(product)
     return made
 
 
@@ -91,7 +96,11 @@ def pages(client, params: dict[str, Any], limit: int, headers=None) -> list[list
 
 
 def expected(shelf: list[dict], params: dict[str, Any]) -> list[int]:
+    """What API.md says a page holds. A shopper sees only what can be bought now: active
+    with stock available; an admin asking for a status sees all of it."""
     rows = [p for p in shelf if p["status"] == params.get("status", "active")]
+    if "status" not in params:
+        rows = [p for p in rows if p["stock_quantity"] > 0]
     for name in ("category", "brand", "size", "condition"):
         if name in params:
             rows = [p for p in rows if p[name] == params[name]]
@@ -184,7 +193,8 @@ def test_search_finds_words_prefixes_and_ignores_accents_in_relevance_order(read
     ids = [p["id"] for page in pages(reader, {"q": "leather"}, 4) for p in page]
     assert ids and all(shelf[i - 1]["title"].startswith("Leather") for i in ids)
     assert len(ids) == len(set(ids)) == sum(
-        1 for p in shelf if p["status"] == "active" and p["title"].startswith("Leather"))
+        1 for p in shelf if p["status"] == "active" and p["stock_quantity"]
+        and p["title"].startswith("Leather"))
     assert [p["brand"] for p in pages(reader, {"q": "herm"}, 50)[0]] == ["Hermès"] * 13
     assert pages(reader, {"q": "hermes", "brand": "Barbour"}, 50) == [[]]
     newest = [p["id"] for p in pages(reader, {"q": "silk", "sort": "newest"}, 50)[0]]
@@ -301,6 +311,7 @@ def test_images_attach_in_order_and_show_on_the_product(client, admin_headers) -
     assert bad.status_code == 400 and "url" in bad.get_json()["error"]["details"]["fields"]
     images = client.get(f"/api/products/{pid}").get_json()["product"]["images"]
     assert [i["cloudflare_id"] for i in images] == ["cf-0", "cf-1", "cf-2"]
+    stock.adjust(pid, 1, "restock")  # listed once it can be bought
     listed = client.get("/api/products").get_json()["items"][0]
     assert listed["images"] == images
 

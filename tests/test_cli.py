@@ -8,6 +8,7 @@ import click
 import pytest
 
 from shop.cli import main
+from tests.conftest import ROOT
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()):
@@ -40,7 +41,9 @@ def test_migrate_creates_the_file_and_folder_and_is_idempotent(tmp_path) -> None
     path = tmp_path / "nested" / "dir" / "shop.db"
     first = CliRunner().invoke(main, ["--database", str(path), "migrate"])
     assert first.exit_code == 0, first.output
-    assert "applied 7 migration(s)" in first.output and "002_ledger_head" in first.output
+    shipped = len(list((ROOT / "migrations").glob("[0-9]*.py")))
+    assert f"applied {shipped} migration(s)" in first.output
+    assert "002_ledger_head" in first.output
     assert path.exists()
     second = CliRunner().invoke(main, ["--database", str(path), "migrate"])
     assert second.exit_code == 0 and "up to date" in second.output

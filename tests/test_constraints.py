@@ -41,12 +41,13 @@ def _move(product: int = 1, qty: int = 1, reason: str = "restock", extra: str = 
 
 
 def _order(number: str = "ORD-NEW", sub: int = 100, ship: int = 0, total: int = 100,
-           method: str = "collect", address: str = "NULL", key: str = "NULL",
-           req: str = "NULL") -> str:
+           method: str = "collect", address: str = "NULL", user: str = "1",
+           email: str = "NULL", token: str = "NULL") -> str:
     return ("INSERT INTO orders (order_number, user_id, status, payment_status, shipping_method,"
-            " subtotal_cents, shipping_cents, total_cents, delivery_address, idempotency_key,"
-            f" request_hash, created_at, updated_at) VALUES ('{number}', 1, 'pending', 'unpaid',"
-            f" '{method}', {sub}, {ship}, {total}, {address}, {key}, {req}, {T}, {T})")
+            " subtotal_cents, shipping_cents, total_cents, delivery_address, guest_email,"
+            f" access_token_hash, created_at, updated_at) VALUES ('{number}', {user}, 'pending',"
+            f" 'unpaid', '{method}', {sub}, {ship}, {total}, {address}, {email}, {token}, {T},"
+            f" {T})")
 
 
 def _image(product: str = "1", submission: str = "NULL", variants: str = "'[]'") -> str:
@@ -128,8 +129,12 @@ CASES = [
     ("orders money >= 0", _order(sub=-5, ship=5, total=0), _order(), COUNT.format("orders")),
     ("orders delivery needs an address", _order(method="deliver"),
      _order(method="deliver", address="'{\"line1\": \"x\"}'"), COUNT.format("orders")),
-    ("orders idempotency key with its request hash", _order(key="'k1'"),
-     _order(key="'k1'", req="'h'"), COUNT.format("orders")),
+    ("orders a guest order names its buyer", _order(user="NULL"),
+     _order(user="NULL", email="'g@example.com'", token="'" + "a" * 64 + "'"),
+     COUNT.format("orders")),
+    ("orders a guest order has its token", _order(user="NULL", email="'g@example.com'"),
+     _order(user="NULL", email="'g@example.com'", token="'" + "b" * 64 + "'"),
+     COUNT.format("orders")),
     ("order_items line total", "INSERT INTO order_items (order_id, product_id, title,"
      " unit_price_cents, quantity, line_total_cents) VALUES (1, 2, 't', 100, 2, 150)",
      "INSERT INTO order_items (order_id, product_id, title, unit_price_cents, quantity,"
@@ -165,8 +170,6 @@ CASES = [
      COUNT.format("products")),
     ("orders.order_number unique", _order(number="ORD-1"), _order(number="ORD-3"),
      COUNT.format("orders")),
-    ("orders idempotency key unique per user", _order(key="'key-1'", req="'h'"),
-     _order(key="'key-2'", req="'h'"), COUNT.format("orders")),
     ("sell_submissions.batch_id unique", _submission(batch="batch-1"), _submission(),
      COUNT.format("sell_submissions")),
     ("reservations unique per product and user", _hold(product=1, user="1", session="NULL"),

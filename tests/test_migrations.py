@@ -22,6 +22,7 @@ EXPECTED_TABLES = {
     "images", "product_reservations", "stock_moves", "orders", "order_items",
     "sell_submissions", "sell_items", "offer_events", "analytics_events", "analytics_daily",
     "system_logs", "audit_logs", "products_fts", "rate_limit_hits", "idempotency_records",
+    "analytics_totals",
 }
 
 
@@ -48,7 +49,8 @@ def test_migrated_schema_equals_models_schema(tmp_path: Path) -> None:
     assert set(migrated["tables"]) == EXPECTED_TABLES
     assert {"stock_moves_no_update", "stock_moves_no_delete", "stock_moves_apply",
             "products_fts_insert", "products_fts_update", "products_fts_delete",
-            "offer_events_no_update", "offer_events_no_delete"} <= set(migrated["triggers"])
+            "offer_events_no_update", "offer_events_no_delete", "stock_moves_no_replace",
+            "offer_events_no_replace"} <= set(migrated["triggers"])
     assert migrated["indexes"]["addresses_one_default"]["where"] == "is_default = 1"
     images = migrated["tables"]["images"]
     assert "(product_id IS NULL) <> (submission_id IS NULL)" in images["checks"]

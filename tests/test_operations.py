@@ -18,8 +18,8 @@ from freezegun import freeze_time
 
 from shop import clock
 from shop.db import database, init_database, write_transaction
-from shop.services import cart, catalogue, orders, stock
-from shop.services.cart import Holder
+from shop.services import catalogue, holds, orders, stock
+from shop.services.holds import Holder
 
 SHOP = str(Path(sys.executable).with_name("shop"))
 
@@ -33,7 +33,7 @@ def _expired_holds(count: int) -> list[int]:
                                             "category": "coats", "condition": "good",
                                             "status": "active"})["id"]
             stock.adjust(pid, 2, "restock")
-            cart.hold(Holder(session_id=f"guest-session-{n:06d}"), pid, 1)
+            holds.hold(Holder(session_id=f"guest-session-{n:06d}"), pid, 1)
             ids.append(pid)
     return ids
 
@@ -79,7 +79,7 @@ def _shop_in_background(db_path: Path, user: int, products: Iterable[int],
         for pid in products:
             if stop.is_set():
                 break
-            cart.hold(Holder(user_id=user), pid, 1)
+            holds.hold(Holder(user_id=user), pid, 1)
             statuses.append(orders.checkout(user)[0])
             started.set()
         started.set()

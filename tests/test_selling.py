@@ -111,71 +111,115 @@ def _reach(client, seller, admin, state: str) -> str:
 
 
 ACTIONS = {
-    ("offer", "shop"): ("POST", "/api/admin/submissions/{b}/offer", {"offered_price_cents": 2800},
-                        "admin"),
-    ("accept", "shop"): ("POST", "/api/admin/submissions/{b}/accept-counter", None, "admin"),
-    ("accept", "seller"): ("POST", "/api/offers/{b}/respond", {"response": "accept"}, "seller"),
-    ("reject", "seller"): ("POST", "/api/offers/{b}/respond", {"response": "reject"}, "seller"),
-    ("counter", "seller"): ("POST", "/api/offers/{b}/respond",
-                           {"response": "counter", "counter_price_cents": 3300}, "seller"),
+    "review": ("POST", "/api/admin/submissions/{b}/review", {"status": "reviewing"}, "admin"),
+    "approve": ("POST", "/api/admin/submissions/{b}/review", {"status": "approved"}, "admin"),
+    "reject_review": ("POST", "/api/admin/submissions/{b}/review", {"status": "rejected"},
+                      "admin"),
+    "offer": ("POST", "/api/admin/submissions/{b}/offer", {"offered_price_cents": 3000},
+              "admin"),
+    "accept_counter": ("POST", "/api/admin/submissions/{b}/accept-counter", None, "admin"),
+    "accept": ("POST", "/api/offers/{b}/respond", {"response": "accept"}, "seller"),
+    "reject": ("POST", "/api/offers/{b}/respond", {"response": "reject"}, "seller"),
+    "counter": ("POST", "/api/offers/{b}/respond",
+                {"response": "counter", "counter_price_cents": 3500}, "seller"),
+    "withdraw": ("POST", "/api/sell/{b}/withdraw", None, "seller"),
 }
-STATES = ["no_offer", "offer_sent", "countered", "accepted", "rejected", "expired"]
+# Each (status, offer_status) state, and the steps that reach it.
+PATHS = {
+    ("pending", "no_offer"): [],
+    ("reviewing", "no_offer"): ["review"],
+    ("approved", "no_offer"): ["review", "approve"],
+    ("rejected", "no_offer"): ["reject_review"],
+    ("withdrawn", "no_offer"): ["withdraw"],
+    ("reviewing", "offer_sent"): ["review", "offer"],
+    ("reviewing", "countered"): ["review", "offer", "counter"],
+    ("reviewing", "accepted"): ["review", "offer", "accept"],
+    ("approved", "accepted"): ["review", "approve", "offer", "accept"],
+    ("reviewing", "rejected"): ["review", "offer", "reject"],
+    ("reviewing", "expired"): ["review", "offer", "expire"],
+    ("withdrawn", "offer_sent"): ["review", "offer", "withdraw"],
+}
+# API.md "Selling", written out: review moves pending → reviewing → approved, and
+# pending|reviewing → rejected, never while an offer waits for its answer and never after
+# acceptance; an offer while reviewing or approved, unless one is open or accepted; the
+# seller answers only an open offer; the shop accepts only a counter; the seller withdraws
+# only before acceptance. Everything else is 409 invalid_offer_transition.
+ALLOWED: dict[tuple[str, str], dict[str, tuple[str, str]]] = {
+    ("pending", "no_offer"): {"review": ("reviewing", "no_offer"),
+                              "reject_review": ("rejected", "no_offer"),
+                              "withdraw": ("withdrawn", "no_offer")},
+    ("reviewing", "no_offer"): {"approve": ("approved", "no_offer"),
+                                "reject_review": ("rejected", "no_offer"),
+                                "withdraw": ("withdrawn", "no_offer"),
+                                "offer": ("reviewing", "offer_sent")},
+    ("approved", "no_offer"): {"withdraw": ("withdrawn", "no_offer"),
+                               "offer": ("approved", "offer_sent")},
+    ("rejected", "no_offer"): {},
+    ("withdrawn", "no_offer"): {},
+    ("reviewing", "offer_sent"): {"approve": ("approved", "offer_sent"),
+                                  "withdraw": ("withdrawn", "offer_sent"),
+                                  "accept": ("reviewing", "accepted"),
+                                  "reject": ("reviewing", "rejected"),
+                                  "counter": ("reviewing", "countered")},
+    ("reviewing", "countered"): {"approve": ("approved", "countered"),
+                                 "reject_review": ("rejected", "countered"),
+                                 "withdraw": ("withdrawn", "countered"),
+                                 "offer": ("reviewing", "offer_sent"),
+                                 "accept_counter": ("reviewing", "accepted")},
+    ("reviewing", "accepted"): {},
+    ("approved", "accepted"): {},
+    ("reviewing", "rejected"): {"approve": ("approved", "rejected"),
+                                "reject_review": ("rejected", "rejected"),
+                                "withdraw": ("withdrawn", "rejected")},
+    ("reviewing", "expired"): {"approve": ("approved", "expired"),
+                               "reject_review": ("rejected", "expired"),
+                               "withdraw": ("withdrawn", "expired"),
+                               "offer": ("reviewing", "offer_sent")},
+    ("withdrawn", "offer_sent"): {},
+}
 
 
-@pytest.mark.parametrize(("state", "action"), list(itertools.product(STATES, ACTIONS)),
-                         ids=lambda v: v if isinstance(v, str) else "-".join(v))
-def test_every_offer_step_is_allowed_by_the_table_or_409_with_nothing_written(
+def _act(client, seller, admin, batch: str, action: str):
+    method, path, body, who = ACTIONS[action]
+    return client.open(path.format(b=batch), method=method, json=body,
+                       headers=admin if who == "admin" else seller)
+
+
+def _reach(client, seller, admin, state: str | tuple[str, str]) -> str:
+    """A submission in the given state, by the API (an offer state alone: under review)."""
+    if isinstance(state, str):
+        state = ("reviewing", state)
+    batch = submit(client, seller)
+    for step in PATHS[state]:
+        if step == "expire":
+            with freeze_time(clock.now() + timedelta(days=15)):
+                assert selling.expire_offers() == 1
+        else:
+            assert _act(client, seller, admin, batch, step).status_code in (200, 201), step
+    return batch
+
+
+@pytest.mark.parametrize(("state", "action"), list(itertools.product(PATHS, ACTIONS)),
+                         ids=lambda v: v if isinstance(v, str) else "/".join(v))
+def test_every_action_in_every_state_is_the_contracts_answer(
         client, seller, admin_headers, state, action) -> None:
+    """Both statuses are checked for every action (issue 14, defect 2: the shop could
+    reject a submission the seller had already accepted)."""
     batch = _reach(client, seller, admin_headers, state)
     before = admin_view(client, admin_headers, batch)
-    method, path, body, who = ACTIONS[action]
-    headers = admin_headers if who == "admin" else seller
-    r = client.open(path.format(b=batch), method=method, json=body, headers=headers)
+    assert (before["status"], before["offer_status"]) == state
+    r = _act(client, seller, admin_headers, batch, action)
     after = admin_view(client, admin_headers, batch)
-    expected = selling.OFFERS.get((state, *action))
+    expected = ALLOWED[state].get(action)
     if expected is None:
         assert r.status_code == 409, (state, action, r.get_json())
         assert r.get_json()["error"]["code"] == "invalid_offer_transition"
         assert after == before
     else:
         assert r.status_code in (200, 201), (state, action, r.get_json())
-        assert after["offer_status"] == expected
+        assert (after["status"], after["offer_status"]) == expected
         assert after["offer_events"][:-1] == before["offer_events"]
-        assert after["offer_events"][-1]["action"] == action[0]
-        assert after["offer_events"][-1]["actor"] == action[1]
-
-
-REVIEWS = ["pending", "reviewing", "approved", "rejected", "withdrawn"]
-
-
-@pytest.mark.parametrize(("start", "target"),
-                         list(itertools.product(REVIEWS, ["reviewing", "approved", "rejected",
-                                                          "withdrawn"])))
-def test_every_review_step_is_allowed_by_the_table_or_409(client, seller, admin_headers,
-                                                          start, target) -> None:
-    batch = submit(client, seller)
-    path = {"pending": [], "reviewing": ["reviewing"], "approved": ["reviewing", "approved"],
-            "rejected": ["rejected"], "withdrawn": []}
-    for step in path[start]:
-        client.post(f"/api/admin/submissions/{batch}/review", json={"status": step},
-                    headers=admin_headers)
-    if start == "withdrawn":
-        client.post(f"/api/sell/{batch}/withdraw", headers=seller)
-    before = admin_view(client, admin_headers, batch)
-    assert before["status"] == start
-    if target == "withdrawn":
-        r = client.post(f"/api/sell/{batch}/withdraw", headers=seller)
-        allowed = (start, "withdraw", "seller") in selling.REVIEW
-    else:
-        r = client.post(f"/api/admin/submissions/{batch}/review", json={"status": target},
-                        headers=admin_headers)
-        allowed = (start, selling.REVIEW_ACTIONS[target], "shop") in selling.REVIEW
-    after = admin_view(client, admin_headers, batch)
-    if allowed:
-        assert r.status_code == 200 and after["status"] == target
         assert len(after["offer_events"]) == len(before["offer_events"]) + 1
-    else:
-        assert r.status_code == 409 and after == before
 
 
 # -- acceptance, payouts, expiry, idempotency ------------------------------------------------
@@ -203,8 +247,9 @@ def test_acceptance_turns_the_items_into_draft_stock_in_one_step(client, seller,
     moves = conn.execute("SELECT reason, qty_change, submission_id IS NOT NULL FROM "
                          "stock_moves").fetchall()
     assert moves == [("purchase", 1, 1), ("purchase", 1, 1)]
+    # A photo of the whole batch stays with the submission: no product shows it.
     assert conn.execute("SELECT count(*) FROM images WHERE product_id IS NOT NULL"
-                        ).fetchone() == (2,)
+                        ).fetchone() == (0,)
     conn.close()
     assert stock.verify().violations == []
     paid = client.post(f"/api/admin/submissions/{batch}/payout",
@@ -215,6 +260,71 @@ def test_acceptance_turns_the_items_into_draft_stock_in_one_step(client, seller,
     assert client.post(f"/api/admin/submissions/{batch}/payout", json={"reference": "again"},
                        headers=admin_headers).status_code == 409
     assert client.post(f"/api/sell/{batch}/withdraw", headers=seller).status_code == 409
+
+
+def _photo(client, seller, batch, item_id, name):
+    return client.post(f"/api/sell/{batch}/items/{item_id}/images", headers=seller,
+                       json={"cloudflare_id": name, "url": f"https://img.test/{name}.jpg"})
+
+
+def test_each_product_gets_its_own_items_photos_and_a_share_of_the_price(
+        client, seller, admin_headers, db_path) -> None:
+    """API.md "Selling": on acceptance each draft product gets only its own item's photos
+    and a cost_cents; the cost bases add up to the final price, in proportion to the
+    asking prices (3000 at 1:2:3 → 500, 1000, 1500); the shelf price starts from it."""
+    items = [{**ITEM, "title": t, "asking_price_cents": a}
+             for t, a in (("Scarf", 1000), ("Blazer", 2000), ("Boots", 3000))]
+    batch = submit(client, seller, items=items)
+    sub = client.get(f"/api/sell/{batch}", headers=seller).get_json()["submission"]
+    scarf, blazer, _boots = (i["id"] for i in sub["items"])
+    assert [i["asking_price_cents"] for i in sub["items"]] == [1000, 2000, 3000]
+    assert _photo(client, seller, batch, scarf, "scarf-1").status_code == 201
+    assert _photo(client, seller, batch, scarf, "scarf-2").status_code == 201
+    r = _photo(client, seller, batch, blazer, "blazer-1")
+    assert r.status_code == 201 and r.get_json()["image"]["item_id"] == blazer
+    sub = client.get(f"/api/sell/{batch}", headers=seller).get_json()["submission"]
+    assert [[m["cloudflare_id"] for m in i["images"]] for i in sub["items"]] == \
+        [["scarf-1", "scarf-2"], ["blazer-1"], []]
+    for step in ("review", "offer", "accept"):
+        assert _act(client, seller, admin_headers, batch, step).status_code in (200, 201)
+    conn = sqlite3.connect(db_path)
+    rows = conn.execute(
+        "SELECT i.title, p.cost_cents, p.price_cents, (SELECT group_concat(m.cloudflare_id) "
+        "FROM images m WHERE m.product_id = p.id) FROM products p "
+        "JOIN sell_items i ON i.id = p.source_item_id ORDER BY p.id").fetchall()
+    conn.close()
+    assert rows == [("Scarf", 500, 1000, "scarf-1,scarf-2"), ("Blazer", 1000, 2000, "blazer-1"),
+                    ("Boots", 1500, 3000, None)]
+
+
+def test_without_every_asking_price_the_price_is_shared_equally_to_the_cent(
+        client, seller, admin_headers, db_path) -> None:
+    items = [{**ITEM, "title": t} for t in ("A", "B", "C")]
+    items[0]["asking_price_cents"] = 9000  # one price is not every price
+    batch = submit(client, seller, items=items)
+    for step in ("review", "offer", "accept"):  # the offer is 3000 cents
+        _act(client, seller, admin_headers, batch, step)
+    conn = sqlite3.connect(db_path)
+    costs = [c for (c,) in conn.execute("SELECT cost_cents FROM products ORDER BY id")]
+    conn.close()
+    assert costs == [1000, 1000, 1000] and sum(costs) == 3000
+
+
+def test_item_photos_are_limited_and_belong_to_the_submission(client, seller,
+                                                               admin_headers) -> None:
+    batch = submit(client, seller)
+    other = submit(client, seller)
+    item = client.get(f"/api/sell/{batch}", headers=seller).get_json()["submission"][
+        "items"][0]["id"]
+    assert _photo(client, seller, other, item, "x").status_code == 404  # not that batch's
+    for n in range(10):
+        assert _photo(client, seller, batch, item, f"p{n}").status_code == 201
+    r = _photo(client, seller, batch, item, "eleventh")
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "conflict"
+    for step in ("review", "offer", "accept"):
+        _act(client, seller, admin_headers, batch, step)
+    r = _photo(client, seller, batch, item + 1, "late")  # decided: no more photos
+    assert r.status_code == 409
 
 
 def test_the_shop_accepting_a_counter_fixes_the_counter_price(client, seller, admin_headers):

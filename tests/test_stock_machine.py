@@ -21,8 +21,8 @@ from shop import clock
 from shop.db import database, init_database, write_transaction
 from shop.errors import Conflict, Invalid
 from shop.models import Product, ProductReservation, StockMove
-from shop.services import accounts, cart, catalogue, orders, stock
-from shop.services.cart import Holder
+from shop.services import accounts, cart, catalogue, holds, orders, stock
+from shop.services.holds import Holder
 from shop.services.migrations import migrate
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
@@ -63,13 +63,13 @@ class StockMachine(RuleBasedStateMachine):
     @rule(h=holder, p=product, quantity=st.integers(1, 4))
     def hold(self, h: int, p: int, quantity: int) -> None:
         try:
-            cart.hold(self.holders[h], self.products[p], quantity)
+            holds.hold(self.holders[h], self.products[p], quantity)
         except Conflict as exc:
             assert exc.code == "insufficient_stock"
 
     @rule(h=holder, p=product)
     def release(self, h: int, p: int) -> None:
-        cart.release(self.holders[h], self.products[p])
+        holds.release(self.holders[h], self.products[p])
 
     @rule(minutes=st.integers(1, 20))
     def time_passes(self, minutes: int) -> None:
@@ -78,11 +78,11 @@ class StockMachine(RuleBasedStateMachine):
     @rule(h=holder)
     def look_at_the_cart(self, h: int) -> None:
         for item in cart.view(self.holders[h])["items"]:
-            assert item["expires_at"] > clock.now()
+            assert item["expires_at"] > clock.to_text(clock.now())
 
     @rule()
     def cron_sweeps(self) -> None:
-        stock.expire_due()
+        holds.expire_due()
         assert not ProductReservation.select().where(
             ProductReservation.expires_at <= clock.now()).exists()
 
@@ -138,6 +138,10 @@ class StockMachine(RuleBasedStateMachine):
                 (StockMove.product == pid) & StockMove.reason.in_(("sale", "return"))))
             assert available >= 0 and held >= 0 and sold >= 0
             assert available + held + sold == self.total[pid], pid
+            # API.md: the last unit sold makes a product sold_out; a return or a restock
+            # makes it active again (an item still held is not sold yet).
+            status = Product.get_by_id(pid).status
+            assert (status == "sold_out") == (available == 0 and held == 0), (pid, status)
 
 
 StockMachine.TestCase.settings = settings(max_examples=25, stateful_step_count=30,

@@ -10,7 +10,7 @@ from shop.api import schemas
 from shop.api.auth import bearer_token, client_address, current_user
 from shop.api.routing import header, route
 from shop.errors import NotFound
-from shop.services import accounts, cart
+from shop.services import accounts
 
 bp = Blueprint("accounts", __name__, url_prefix="/api")
 
@@ -38,11 +38,11 @@ def register(body: schemas.RegisterIn) -> Any:
        body=schemas.LoginIn, response=schemas.SessionOut, errors=[400, 401, 429],
        headers=["X-Cart-Session"])
 def login(body: schemas.LoginIn) -> Any:
-    session = header("X-Cart-Session")
-    signed_in = accounts.login(body.email, body.password, client_address())
+    signed_in = accounts.login(body.email, body.password, client_address(),
+                               cart_session=header("X-Cart-Session"))
     answer = _signed_in(signed_in)
-    if session is not None:
-        answer["cart"] = cart.merge_guest_cart(session, signed_in.user.id)
+    if signed_in.cart is not None:
+        answer["cart"] = signed_in.cart
     return answer
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint
@@ -14,6 +15,7 @@ from shop.services import analytics
 
 bp = Blueprint("analytics", __name__, url_prefix="/api")
 MAX_DAYS = 366
+DEFAULT_DAYS = 30  # API.md: from/to default to the last 30 days
 
 
 @route(bp, "/events", "POST", summary="Record an analytics event", status=202,
@@ -31,8 +33,10 @@ def record(body: schemas.EventIn) -> Any:
 @route(bp, "/admin/analytics/daily", "GET", summary="Daily rollup rows for a date range",
        auth="admin", query=schemas.DailyQuery, response=schemas.DailyPage)
 def daily(query: schemas.DailyQuery) -> Any:
-    if not 0 <= (query.to - query.from_).days <= MAX_DAYS:
+    end = query.to or analytics.today()
+    start = query.from_ or end - timedelta(days=DEFAULT_DAYS)
+    if not 0 <= (end - start).days <= MAX_DAYS:
         raise Invalid(f"from must be on or before to, at most {MAX_DAYS} days apart",
                       details={"fields": {"from": "range", "to": "range"}})
-    return {"items": analytics.daily(query.from_, query.to, query.event_type),
-            "next_cursor": None}
+    return {"items": analytics.daily(start, end, query.event_type),
+            "totals": analytics.totals(start, end), "next_cursor": None}

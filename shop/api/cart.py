@@ -8,9 +8,10 @@ from flask import Blueprint
 
 from shop.api import schemas
 from shop.api.auth import current_user
-from shop.api.routing import header, route
-from shop.services import cart, orders
-from shop.services.cart import Holder
+from shop.api.routing import Answer, header, route
+from shop.errors import Unauthorized
+from shop.services import cart, holds, orders
+from shop.services.holds import Holder
 
 bp = Blueprint("cart", __name__, url_prefix="/api")
 CART_SESSION = "X-Cart-Session"
@@ -27,7 +28,7 @@ def _holder(*, issue: bool = False) -> tuple[Holder | None, str | None]:
         return Holder(session_id=session), None
     if not issue:
         return None, None
-    session = cart.new_session_id()
+    session = holds.new_session_id()
     return Holder(session_id=session), session
 
 
@@ -36,7 +37,7 @@ def _holder(*, issue: bool = False) -> tuple[Holder | None, str | None]:
        errors=[404, 409], headers=[CART_SESSION])
 def hold(body: schemas.HoldIn) -> Any:
     holder, issued = _holder(issue=True)
-    reservation = cart.hold(holder, body.product_id, body.quantity)
+    reservation = holds.hold(holder, body.product_id, body.quantity)
     if issued is None:
         return {"reservation": reservation}
     return {"reservation": reservation, "cart_session": issued}, {CART_SESSION: issued}
@@ -54,17 +55,26 @@ def view() -> Any:
 def release(product_id: int) -> None:
     holder, _ = _holder()
     if holder is not None:
-        cart.release(holder, product_id)
+        holds.release(holder, product_id)
 
 
 @route(bp, "/checkout", "POST", summary="Turn the cart into an order", status=201,
-       auth="user", body=schemas.CheckoutIn, response=schemas.OrderWrapper,
-       errors=[409], headers=["Idempotency-Key"])
+       auth="optional", body=schemas.CheckoutIn, response=schemas.CheckoutOut,
+       errors=[409], headers=["Idempotency-Key", CART_SESSION])
 def checkout(body: schemas.CheckoutIn) -> Any:
-    key = header("Idempotency-Key")
+    user = current_user(required=False)
+    if user is None:
+        session = header(CART_SESSION)
+        if session is None:
+            raise Unauthorized("sign in, or send your X-Cart-Session and an email to check "
+                               "out as a guest")
+        buyer = orders.Buyer(session_id=session, email=body.email)
+    else:
+        buyer = orders.Buyer(user_id=user.id)
     address = body.delivery_address.model_dump() if body.delivery_address else None
-    _status, answer = orders.checkout(current_user().id, body.shipping_method, address, key)
-    return answer
+    status, answer = orders.checkout(buyer, body.shipping_method, address,
+                                     header("Idempotency-Key"))
+    return Answer(answer, status)
 
 
 @route(bp, "/orders", "GET", summary="My orders, newest first", auth="user",
@@ -74,10 +84,30 @@ def my_orders(query: schemas.PageQuery) -> Any:
     return {"items": page.items, "next_cursor": page.next_cursor}
 
 
-@route(bp, "/orders/<order_number>", "GET", summary="One of my orders", auth="user",
-       response=schemas.OrderWrapper, errors=[404])
-def my_order(order_number: str) -> Any:
-    return {"order": orders.get_order(order_number, user_id=current_user().id)}
+def _caller() -> int | None:
+    user = current_user(required=False)
+    return None if user is None else user.id
+
+
+@route(bp, "/orders/<order_number>", "GET",
+       summary="One of my orders (or a guest's, with its token)", auth="optional",
+       query=schemas.OrderTokenQuery, response=schemas.OrderWrapper, errors=[404])
+def my_order(order_number: str, query: schemas.OrderTokenQuery) -> Any:
+    return {"order": orders.get_order(order_number, user_id=_caller(), token=query.token)}
+
+
+@route(bp, "/orders/<order_number>/cancel", "POST",
+       summary="Cancel my order while it is pending or paid (the stock comes back)",
+       auth="optional", query=schemas.OrderTokenQuery, response=schemas.OrderWrapper,
+       errors=[404, 409])
+def cancel(order_number: str, query: schemas.OrderTokenQuery) -> Any:
+    return {"order": orders.cancel(order_number, user_id=_caller(), token=query.token)}
+
+
+@route(bp, "/admin/orders/<order_number>", "GET", summary="One order, with its customer",
+       auth="admin", response=schemas.OrderWrapper, errors=[404])
+def admin_order(order_number: str) -> Any:
+    return {"order": orders.get_order(order_number, admin=True)}
 
 
 @route(bp, "/admin/orders", "GET", summary="Every customer's orders, newest first",

@@ -32,7 +32,9 @@ def list_products(query: schemas.ProductListQuery) -> Any:
     if query.status not in (None, "active") and not _is_admin():
         raise Forbidden("only admins can list products that are not active")
     filters = query.model_dump(exclude={"limit", "cursor", "status"})
-    page = catalogue.list_products(ProductQuery(status=query.status or "active", **filters),
+    # The owner sees everything; shoppers only what can be bought now.
+    page = catalogue.list_products(ProductQuery(status=query.status or "active",
+                                                in_stock=not _is_admin(), **filters),
                                    limit=query.limit, cursor=query.cursor)
     return _page(page)
 

@@ -51,6 +51,16 @@ class ResponseModel(BaseModel):
 
 
 @dataclass
+class Answer:
+    """A view's answer when the status is not the route's usual one (an idempotent replay
+    answers with the status the first request got), or when it carries headers."""
+
+    body: Any
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class RouteSpec:
     path: str
     method: str
@@ -177,13 +187,17 @@ def route(bp: Blueprint, path: str, method: str, *, summary: str, status: int = 
             if isinstance(result, Response):
                 return result
             extra_headers: dict[str, str] = {}
+            answered = status
+            if isinstance(result, Answer):
+                answered = result.status or status
+                result, extra_headers = result.body, result.headers
             if isinstance(result, tuple):
                 result, extra_headers = result
             if response is not None:
                 # Fields the view did not set (an optional extra) are left out, not null.
                 result = response.model_validate(result).model_dump(mode="json",
                                                                     exclude_unset=True)
-            return result, status, extra_headers
+            return result, answered, extra_headers
 
         bp.add_url_rule(path, endpoint=view.__name__, view_func=wrapper,
                         methods=[method.upper()])

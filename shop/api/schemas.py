@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, PlainSerializer, StringConstraints
+from pydantic import AfterValidator, Field, PlainSerializer, StringConstraints
 
 from shop import clock
 from shop.api.routing import QueryModel, RequestModel, ResponseModel
-from shop.services.cart import MAX_QUANTITY
+from shop.services.holds import MAX_QUANTITY
 from shop.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 UtcTime = Annotated[datetime, PlainSerializer(clock.to_text, return_type=str, when_used="json")]
@@ -284,7 +284,12 @@ class CheckoutIn(RequestModel):
     """Shipping is priced by the shop; no amount is accepted from the client."""
 
     shipping_method: Literal["collect", "deliver"] = "collect"
-    delivery_address: AddressIn | None = None  # the same rules as a saved address
+    delivery_address: AddressIn | None = Field(
+        default=None, description="The same rules as a saved address. To deliver without "
+                                  "one, the caller's saved default delivery address is used.")
+    email: Email | None = Field(
+        default=None, description="A guest's email for the order (guests only; required "
+                                  "for a guest checkout with X-Cart-Session).")
 
 
 class OrderItemOut(ResponseModel):
@@ -308,10 +313,31 @@ class OrderOut(ResponseModel):
     delivery_address: dict[str, str | None] | None
     created_at: UtcTime
     updated_at: UtcTime
+    customer: CustomerOut | None = Field(
+        default=None, description="Who placed it (admin views only); a guest has only an "
+                                  "email.")
+
+
+class CustomerOut(ResponseModel):
+    id: int | None
+    email: str | None
+    name: str | None
 
 
 class OrderWrapper(ResponseModel):
     order: OrderOut
+
+
+class CheckoutOut(ResponseModel):
+    order: OrderOut
+    order_token: str | None = Field(
+        default=None, description="Guests only, shown once: GET /api/orders/<number>?token= "
+                                  "shows the order without signing in.")
+
+
+class OrderTokenQuery(QueryModel):
+    token: Annotated[str, StringConstraints(min_length=16, max_length=128,
+                                            pattern=r"^[A-Za-z0-9_-]+$")] | None = None
 
 
 class OrderPage(ResponseModel):
@@ -344,6 +370,7 @@ class CartMergeOut(ResponseModel):
 
 
 SessionOut.model_rebuild()
+OrderOut.model_rebuild()
 
 
 # --- selling --------------------------------------------------------------------------------
@@ -359,12 +386,24 @@ class SellItemIn(RequestModel):
     size: line(40) = ""
     condition: Condition
     notes: multiline(2000) = ""
+    asking_price_cents: PriceCents | None = Field(
+        default=None, description="What the seller hopes for this item; the final price "
+                                  "is shared out in proportion to these.")
 
 
 class SubmissionIn(RequestModel):
     items: Annotated[list[SellItemIn], Field(min_length=1, max_length=50)]
     seller_price_cents: Money | None = None
     notes: multiline(2000) = ""
+
+
+class SellImageOut(ImageOut):
+    item_id: int | None = Field(default=None,
+                                description="The item the photo shows; null: the batch.")
+
+
+class SellImageWrapper(ResponseModel):
+    image: SellImageOut
 
 
 class SellItemOut(ResponseModel):
@@ -375,6 +414,8 @@ class SellItemOut(ResponseModel):
     size: str
     condition: Condition
     notes: str
+    asking_price_cents: int | None = None
+    images: list[SellImageOut] = Field(default_factory=list)
 
 
 class OfferEventOut(ResponseModel):
@@ -402,7 +443,7 @@ class SubmissionOut(ResponseModel):
     created_at: UtcTime
     updated_at: UtcTime
     items: list[SellItemOut] = Field(default_factory=list)
-    images: list[ImageOut] = Field(default_factory=list)
+    images: list[SellImageOut] = Field(default_factory=list)
     offer_events: list[OfferEventOut] = Field(default_factory=list)
 
 
@@ -482,9 +523,20 @@ class EventIn(RequestModel):
                              Scalar], Field(max_length=20)] | None = None
 
 
+def _day(text: str) -> date:
+    return date.fromisoformat(text)  # a day that does not exist (2026-02-30) is a 400
+
+
+# A calendar day written YYYY-MM-DD, and nothing else (pydantic's lax `date` would also
+# take a number of seconds since 1970 from a query string).
+Day = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"),
+                AfterValidator(_day)]
+
+
 class DailyQuery(QueryModel):
-    from_: date = Field(alias="from")
-    to: date
+    from_: Day | None = Field(default=None, alias="from",
+                              description="First day (UTC); default: 30 days before `to`.")
+    to: Day | None = Field(default=None, description="Last day (UTC); default: today.")
     event_type: EventType | None = None
 
 
@@ -495,6 +547,17 @@ class DailyOut(ResponseModel):
     top_products: list[dict[str, int]]
 
 
+class DailyTotalsOut(ResponseModel):
+    day: str
+    orders: int
+    revenue_cents: int
+    units_sold: int
+    offers_accepted: int
+
+
 class DailyPage(ResponseModel):
     items: list[DailyOut]
+    totals: list[DailyTotalsOut] = Field(
+        default_factory=list, description="Per day: orders placed (not cancelled), their "
+                                          "revenue, units sold and offers accepted.")
     next_cursor: str | None = None

@@ -9,7 +9,7 @@ from flask import Blueprint
 
 from shop.api import schemas
 from shop.api.auth import current_user
-from shop.api.routing import header, route
+from shop.api.routing import Answer, header, route
 from shop.services import selling
 
 bp = Blueprint("selling", __name__, url_prefix="/api")
@@ -41,11 +41,20 @@ def one(batch_id: str) -> Any:
 
 
 @route(bp, "/sell/<batch_id>/images", "POST", summary="Attach a picture to my submission",
-       status=201, auth="user", body=schemas.ImageIn, response=schemas.ImageWrapper,
+       status=201, auth="user", body=schemas.ImageIn, response=schemas.SellImageWrapper,
        errors=[404, 409])
 def add_image(batch_id: str, body: schemas.ImageIn) -> Any:
     return {"image": selling.add_image(batch_id, current_user().id, body.cloudflare_id,
                                        body.url, body.variants)}
+
+
+@route(bp, "/sell/<batch_id>/items/<id:item_id>/images", "POST",
+       summary="Attach a photo of one item (it goes to that item's product)", status=201,
+       auth="user", body=schemas.ImageIn, response=schemas.SellImageWrapper,
+       errors=[404, 409])
+def add_item_image(batch_id: str, item_id: int, body: schemas.ImageIn) -> Any:
+    return {"image": selling.add_image(batch_id, current_user().id, body.cloudflare_id,
+                                       body.url, body.variants, item_id=item_id)}
 
 
 @route(bp, "/sell/<batch_id>/withdraw", "POST", summary="Take my submission back",
@@ -60,10 +69,10 @@ def withdraw(batch_id: str) -> Any:
        headers=["Idempotency-Key"])
 def respond(batch_id: str, body: schemas.RespondIn) -> Any:
     key = header("Idempotency-Key")
-    _status, answer = selling.respond(batch_id, body.response, seller_id=current_user().id,
-                                      counter_price_cents=body.counter_price_cents,
-                                      message=body.message, idempotency_key=key)
-    return answer
+    status, answer = selling.respond(batch_id, body.response, seller_id=current_user().id,
+                                     counter_price_cents=body.counter_price_cents,
+                                     message=body.message, idempotency_key=key)
+    return Answer(answer, status)
 
 
 @route(bp, "/admin/submissions", "GET", summary="Every submission, newest first",

@@ -15,7 +15,13 @@ from shop.models.accounts import (
     User,
 )
 from shop.models.catalog import Image, Product
-from shop.models.ops import AnalyticsDaily, AnalyticsEvent, AuditLog, SystemLog
+from shop.models.ops import (
+    AnalyticsDaily,
+    AnalyticsEvent,
+    AnalyticsTotals,
+    AuditLog,
+    SystemLog,
+)
 from shop.models.orders import IdempotencyRecord, Order, OrderItem
 from shop.models.selling import OfferEvent, SellItem, SellSubmission
 from shop.models.sql import EXTRA_SCHEMA
@@ -28,7 +34,7 @@ ALL_MODELS: tuple[type[peewee.Model], ...] = (
     Product, Image,
     Order, OrderItem, IdempotencyRecord,
     ProductReservation, StockMove,
-    AnalyticsEvent, AnalyticsDaily, SystemLog, AuditLog,
+    AnalyticsEvent, AnalyticsDaily, AnalyticsTotals, SystemLog, AuditLog,
 )
 
 
@@ -60,7 +66,7 @@ def create_schema(database: peewee.Database) -> None:
 
 
 __all__ = [
-    "ALL_MODELS", "Address", "AnalyticsDaily", "AnalyticsEvent", "AuditLog",
+    "ALL_MODELS", "Address", "AnalyticsDaily", "AnalyticsEvent", "AnalyticsTotals", "AuditLog",
     "IdempotencyRecord", "Image",
     "LoginFailure", "OfferEvent", "Order", "OrderItem", "PasswordReset", "Product",
     "ProductReservation", "RateLimitHit", "SellItem", "SellSubmission", "Session",

@@ -14,9 +14,11 @@ class Product(BaseModel):
     sku = peewee.TextField(unique=True, constraints=[Check("length(sku) BETWEEN 1 AND 64")])
     title = peewee.TextField(constraints=[Check("length(title) BETWEEN 1 AND 200")])
     description = peewee.TextField(default="")
-    brand = peewee.TextField(default="")
+    # NOCASE: shoppers type "levi's" for "Levi's"; the (status, brand|size, ...) indexes
+    # take the column's collation, so the filters stay index range reads (migration 008).
+    brand = peewee.TextField(default="", collation="NOCASE")
     category = peewee.TextField(constraints=[Check(CATEGORY_SLUG)])
-    size = peewee.TextField(default="")
+    size = peewee.TextField(default="", collation="NOCASE")
     condition = peewee.TextField(constraints=[one_of("condition", CONDITIONS)])
     price_cents = peewee.IntegerField(constraints=[Check("price_cents > 0")])
     status = peewee.TextField(default="draft", constraints=[one_of("status", PRODUCT_STATUSES)])
@@ -32,6 +34,9 @@ class Product(BaseModel):
     # stock_moves_apply trigger. Last, as migration 002 added it with ALTER TABLE.
     ledger_head = peewee.IntegerField(default=0, constraints=[
         peewee.SQL("DEFAULT 0"), Check("ledger_head >= 0")])
+    # What the shop paid for a bought-in item (its share of the submission's final price).
+    cost_cents = peewee.IntegerField(null=True, constraints=[
+        Check("cost_cents IS NULL OR cost_cents >= 0")])
 
     class Meta:
         table_name = "products"
@@ -71,9 +76,15 @@ class Image(BaseModel):
     variants = JSONField(default=list, constraints=[json_text("variants")])
     position = peewee.IntegerField(default=0, constraints=[Check("position >= 0")])
     created_at = UtcDateTimeField()
+    # A seller's photo of one item of the submission; it goes to that item's product.
+    sell_item = peewee.ForeignKeyField(SellItem, null=True, on_delete="CASCADE",
+                                       backref="images")
 
     class Meta:
         table_name = "images"
-        constraints = [Check("(product_id IS NULL) <> (submission_id IS NULL)")]
+        constraints = [
+            Check("(product_id IS NULL) <> (submission_id IS NULL)"),
+            Check("sell_item_id IS NULL OR submission_id IS NOT NULL"),
+        ]
         indexes = ((("product", "position"), False),)
 

@@ -45,6 +45,21 @@ class AnalyticsDaily(BaseModel):
         indexes = ((("day", "event_type"), True),)
 
 
+class AnalyticsTotals(BaseModel):
+    """The day's business in one row, from orders and offers (not from events)."""
+
+    day = peewee.TextField(unique=True, constraints=[
+        Check("day GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'")])
+    orders = peewee.IntegerField(constraints=[Check("orders >= 0")])
+    revenue_cents = peewee.IntegerField(constraints=[Check("revenue_cents >= 0")])
+    units_sold = peewee.IntegerField(constraints=[Check("units_sold >= 0")])
+    offers_accepted = peewee.IntegerField(constraints=[Check("offers_accepted >= 0")])
+    computed_at = UtcDateTimeField()
+
+    class Meta:
+        table_name = "analytics_totals"
+
+
 class SystemLog(BaseModel):
     level = peewee.TextField(constraints=[one_of("level", LOG_LEVELS)])
     source = peewee.TextField()

@@ -19,7 +19,9 @@ from shop.models.enums import (
 class Order(BaseModel):
     order_number = peewee.TextField(unique=True)
     # RESTRICT: an order is accounting history; its customer cannot vanish under it.
-    user = peewee.ForeignKeyField(User, on_delete="RESTRICT", backref="orders", index=False)
+    # NULL for a guest's order (``guest_email`` says who) until an account claims it.
+    user = peewee.ForeignKeyField(User, null=True, on_delete="RESTRICT", backref="orders",
+                                  index=False)
     status = peewee.TextField(default="pending", constraints=[one_of("status", ORDER_STATUSES)])
     payment_status = peewee.TextField(default="unpaid", constraints=[
         one_of("payment_status", PAYMENT_STATUSES)])
@@ -30,25 +32,33 @@ class Order(BaseModel):
     total_cents = peewee.IntegerField(constraints=[Check("total_cents >= 0")])
     delivery_address = JSONField(null=True, constraints=[
         json_text("delivery_address", nullable=True)])
-    # A retry with the same key returns this order instead of making a second one.
-    idempotency_key = peewee.TextField(null=True)
-    request_hash = peewee.TextField(null=True)
     created_at = UtcDateTimeField()
     updated_at = UtcDateTimeField()
+    # A guest's order: the email it was placed with (lowercase), and the SHA-256 of the
+    # access token that shows it without signing in (migration 008).
+    guest_email = peewee.TextField(null=True, constraints=[
+        Check("guest_email IS NULL OR length(guest_email) BETWEEN 3 AND 254")])
+    access_token_hash = peewee.TextField(null=True, unique=True, constraints=[
+        Check("access_token_hash IS NULL OR length(access_token_hash) = 64")])
 
     class Meta:
         table_name = "orders"
         constraints = [
             Check("total_cents = subtotal_cents + shipping_cents"),
             Check("(shipping_method = 'deliver') = (delivery_address IS NOT NULL)"),
-            Check("(idempotency_key IS NULL) = (request_hash IS NULL)"),
+            Check("user_id IS NOT NULL OR guest_email IS NOT NULL"),
+            Check("(guest_email IS NULL) = (access_token_hash IS NULL)"),
         ]
         indexes = (
-            (("user", "idempotency_key"), True),
             (("user", "created_at"), False),
             (("status", "created_at"), False),  # the admin's list by status, newest first
             (("created_at",), False),           # and of every order
         )
+
+
+# A new account claims the guest orders placed with its email: a short partial index.
+Order.add_index(peewee.ModelIndex(Order, (Order.guest_email,), where=peewee.SQL("user_id IS NULL"),
+                                  name="orders_unclaimed_guest_email"))
 
 
 class OrderItem(BaseModel):

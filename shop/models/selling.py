@@ -74,6 +74,9 @@ class SellItem(BaseModel):
     condition = peewee.TextField(constraints=[one_of("condition", CONDITIONS)])
     notes = peewee.TextField(default="")
     created_at = UtcDateTimeField()
+    # What the seller hopes for this item; shares out the final price (migration 008).
+    asking_price_cents = peewee.IntegerField(null=True, constraints=[
+        Check("asking_price_cents IS NULL OR asking_price_cents BETWEEN 1 AND 100000000")])
 
     class Meta:
         table_name = "sell_items"

@@ -8,14 +8,24 @@ BEGIN/END and plain ``RAISE(ABORT, ...)`` so D1 accepts them unchanged.
 from __future__ import annotations
 
 
-def append_only(table: str) -> tuple[str, str]:
-    """Triggers that refuse UPDATE and DELETE on a history table."""
-    return tuple(  # type: ignore[return-value]
-        f"""CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table}
+def append_only(table: str) -> tuple[str, ...]:
+    """Triggers that refuse UPDATE, DELETE and REPLACE on a history table.
+
+    ``INSERT OR REPLACE`` (and ``REPLACE INTO``) with an existing id deletes the old row
+    without firing a DELETE trigger while ``recursive_triggers`` is off, SQLite's default:
+    so an INSERT naming an id that exists is refused before any conflict is resolved.
+    An ordinary insert leaves the id to SQLite, and NEW.id is then not an existing row's.
+    """
+    return (
+        *(f"""CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table}
 BEGIN
     SELECT RAISE(ABORT, '{table} is append-only');
-END"""
-        for verb in ("UPDATE", "DELETE")
+END""" for verb in ("UPDATE", "DELETE")),
+        f"""CREATE TRIGGER {table}_no_replace BEFORE INSERT ON {table}
+WHEN EXISTS (SELECT 1 FROM {table} WHERE id = NEW.id)
+BEGIN
+    SELECT RAISE(ABORT, '{table} is append-only');
+END""",
     )
 
 

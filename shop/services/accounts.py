@@ -6,7 +6,7 @@ returned to the caller once and stored only as SHA-256 hashes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,7 +17,7 @@ from shop.config import get_settings
 from shop.db import write_transaction
 from shop.errors import Conflict, Invalid, NotFound, RateLimited, Unauthorized
 from shop.models import Address, LoginFailure, PasswordReset, RateLimitHit, Session, User
-from shop.services import mail
+from shop.services import holds, mail, orders
 from shop.services.passwords import (
     DUMMY_HASH,
     MIN_PASSWORD_LENGTH,
@@ -37,6 +37,8 @@ class SignedIn:
     user: User
     token: str
     expires_at: datetime
+    # What a guest cart brought along on sign-in (``holds.merge_guest_cart``), if sent.
+    cart: dict[str, Any] | None = None
 
 
 def normalize_email(email: str) -> str:
@@ -76,7 +78,9 @@ def register(email: str, password: str, name: str) -> SignedIn:
     with write_transaction():
         if User.select().where(User.email == email).exists():
             raise Conflict("an account with this email already exists")
-        return _open_session(add_user(email, password_hash, name, "customer", now), now)
+        user = add_user(email, password_hash, name, "customer", now)
+        orders.claim_guest_orders(user.id, email)
+        return _open_session(user, now)
 
 
 def _throttled(select: peewee.ModelSelect, column: peewee.Field, limit: int,
@@ -119,8 +123,11 @@ def _claim_attempt(email: str, client: str, now: datetime) -> None:
         LoginFailure.create(email=email, client=client, created_at=now)
 
 
-def login(email: str, password: str, client: str = "") -> SignedIn:
-    """Sign in. Unknown email and wrong password fail alike; repeated failures → 429."""
+def login(email: str, password: str, client: str = "", *,
+          cart_session: str | None = None) -> SignedIn:
+    """Sign in. Unknown email and wrong password fail alike; repeated failures → 429.
+    With ``cart_session``, the guest's cart moves to the account in the same transaction
+    as the new session: both happen, or (busy, say) neither does."""
     email = normalize_email(email)
     _claim_attempt(email, client, clock.now())
     user = User.get_or_none(User.email == email)
@@ -131,7 +138,11 @@ def login(email: str, password: str, client: str = "") -> SignedIn:
     with write_transaction():
         LoginFailure.delete().where((LoginFailure.email == email)
                                     & (LoginFailure.client == client)).execute()
-        return _open_session(user, clock.now())
+        signed_in = _open_session(user, clock.now())
+        if cart_session is not None:
+            signed_in = replace(signed_in,
+                                cart=holds.merge_guest_cart(cart_session, user.id))
+        return signed_in
 
 
 def authenticate(token: str) -> User:

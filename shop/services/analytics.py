@@ -24,6 +24,7 @@ from shop.errors import RateLimited
 from shop.models import (
     AnalyticsDaily,
     AnalyticsEvent,
+    AnalyticsTotals,
     IdempotencyRecord,
     PasswordReset,
     Session,
@@ -91,11 +92,44 @@ def rollup(day: date | None = None, *,
                              for p, n in sorted(products[t].items(),
                                                 key=lambda pn: (-pn[1], pn[0]))[:TOP_PRODUCTS]]}
            for t in EVENT_TYPES if counts[t]]
+    totals = _business(start, _end)
     with write_transaction():  # a few rows: the lock is held for moments
         AnalyticsDaily.delete().where(AnalyticsDaily.day == day.isoformat()).execute()
         if out:
             AnalyticsDaily.insert_many([{**row, "computed_at": now} for row in out]).execute()
+        AnalyticsTotals.delete().where(AnalyticsTotals.day == day.isoformat()).execute()
+        AnalyticsTotals.create(day=day.isoformat(), computed_at=now, **totals)
     return out
+
+
+def _business(start: str, end: str) -> dict[str, int]:
+    """The day's orders (not cancelled since), their revenue and units, and the offers
+    accepted: range reads of orders (created_at) and their lines."""
+    orders, revenue, units = database.execute_sql(
+        "SELECT count(*), coalesce(sum(o.total_cents), 0), coalesce(sum("
+        "(SELECT sum(i.quantity) FROM order_items AS i WHERE i.order_id = o.id)), 0) "
+        "FROM orders AS o WHERE o.created_at >= ? AND o.created_at < ? "
+        "AND o.status <> 'cancelled'", (start, end)).fetchone()
+    (accepted,) = database.execute_sql(
+        "SELECT count(*) FROM offer_events WHERE action = 'accept' "
+        "AND created_at >= ? AND created_at < ?", (start, end)).fetchone()
+    return {"orders": orders, "revenue_cents": revenue, "units_sold": units,
+            "offers_accepted": accepted}
+
+
+def today() -> date:
+    """Today in UTC, by the shop's clock."""
+    return clock.now().date()
+
+
+def totals(start: date, end: date) -> list[dict[str, Any]]:
+    """The rolled-up business totals from ``start`` to ``end`` inclusive, by day."""
+    select = (AnalyticsTotals.select()
+              .where(AnalyticsTotals.day.between(start.isoformat(), end.isoformat()))
+              .order_by(AnalyticsTotals.day))
+    return [{"day": r.day, "orders": r.orders, "revenue_cents": r.revenue_cents,
+             "units_sold": r.units_sold, "offers_accepted": r.offers_accepted}
+            for r in select]
 
 
 def daily(start: date, end: date, event_type: str | None = None) -> list[dict[str, Any]]:

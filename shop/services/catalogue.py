@@ -20,7 +20,7 @@ from shop import clock
 from shop.db import database, write_transaction
 from shop.errors import Conflict, NotFound
 from shop.models import Image, Product
-from shop.services import audit
+from shop.services import audit, holds
 from shop.services.pagination import DEFAULT_LIMIT, Page, decode_cursor, page_of
 
 # sort name -> the key columns, and whether they run descending.
@@ -62,6 +62,9 @@ class ProductQuery:
     featured: bool | None = None
     q: str | None = None
     sort: str | None = None
+    # Shoppers see only what can be bought now: a product with no unit left to hold
+    # (all held in carts, or none yet) stays out of their lists.
+    in_stock: bool = False
 
     @property
     def effective_sort(self) -> str:
@@ -89,6 +92,8 @@ def search_expression(text: str) -> str | None:
 
 def _conditions(query: ProductQuery, price: str = "p.price_cents") -> tuple[list[str], list]:
     where, params = ["p.status = ?"], [query.status]
+    if query.in_stock:
+        where.append("p.stock_quantity > 0")
     for name in ("category", "brand", "size", "condition"):
         value = getattr(query, name)
         if value is not None:
@@ -222,9 +227,11 @@ def _fetch(product_id: int) -> dict[str, Any] | None:
 
 
 def get_product(product_id: int, *, include_unpublished: bool = False) -> dict[str, Any]:
-    """One product with its images; 404 for a product a shopper may not see."""
+    """One product with its images; 404 for a product a shopper may not see (a draft or
+    an archived one). A sold-out one is shown as ``sold_out``: links to it keep working."""
     product = _fetch(product_id)
-    if product is None or (product["status"] != "active" and not include_unpublished):
+    if product is None or (product["status"] not in ("active", "sold_out")
+                           and not include_unpublished):
         raise NotFound("no such product")
     return product
 
@@ -260,6 +267,8 @@ def update_product(product_id: int, changes: dict[str, Any], *,
         if changes:
             (Product.update(**changes, updated_at=clock.now())
              .where(Product.id == product_id).execute())
+        if changes.get("status", "active") != "active":
+            holds.take_off_sale(product_id, actor_id)
         after = _fetch(product_id)
         audit.record(actor_id, "product.update", "product", product_id,
                      {k: before[k] for k in changes}, {k: after[k] for k in changes})

@@ -15,8 +15,8 @@ from shop.db import write_transaction
 from shop.errors import Invalid
 from shop.models import Image, Product, SellItem, SellSubmission, StockMove
 from shop.services.accounts import add_user
+from shop.services.ledger import append_move
 from shop.services.passwords import hash_password
-from shop.services.stock import append_move
 from shop.services.system import refresh_statistics
 
 DEMO_PRODUCTS = (

@@ -1,11 +1,12 @@
-"""Checkout and orders: the unit of work that turns a cart into an order, and what the
-shop does with orders afterwards.
+"""Checkout and orders: the unit of work that turns a cart into an order, and every
+transition of an order afterwards (this module owns them all).
 
-Checkout owns its transaction (Saleor's way): it re-reads the caller's holds inside the
-write lock, settles expired ones, writes the order, its lines and the ledger rows
-(``reservation_converted`` +q then ``sale`` -q per line) and deletes the holds, all or
-nothing. A keyed retry gets the stored answer (``shop.services.idempotency``); an unkeyed
-double submit finds the cart already empty: never a second order.
+Checkout owns its transaction (Saleor's way): it re-reads the buyer's holds inside the
+write lock, ends the stale ones exactly as the cart does (``holds.settle_holder``), writes
+the order, its lines and the ledger rows (``reservation_converted`` +q, then ``sale`` -q
+per line), all or nothing. A keyed retry gets the stored answer
+(``shop.services.idempotency``); an unkeyed double submit finds the cart already empty:
+never a second order.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import peewee
@@ -20,12 +22,14 @@ import peewee
 from shop import clock
 from shop.config import get_settings
 from shop.db import database, write_transaction
-from shop.errors import Conflict, InsufficientStock, Invalid, NotFound, ReservationExpired
-from shop.models import Order, OrderItem, StockMove
-from shop.services import audit, idempotency
+from shop.errors import Conflict, Internal, Invalid, NotFound, constraint_of
+from shop.models import Address, Order, OrderItem, StockMove, User
+from shop.services import audit, holds, idempotency
 from shop.services.codes import readable_code
+from shop.services.holds import Hold, Holder
+from shop.services.ledger import append_move, follow_stock
 from shop.services.pagination import DEFAULT_LIMIT, Page, newest_first
-from shop.services.stock import append_move
+from shop.services.passwords import new_token, token_hash
 
 # The only status changes there are: (from, to) -> payment status afterwards (None: same).
 TRANSITIONS: dict[tuple[str, str], str | None] = {
@@ -36,6 +40,8 @@ TRANSITIONS: dict[tuple[str, str], str | None] = {
     ("paid", "cancelled"): "refunded",
 }
 RETURNABLE = ("paid", "shipped", "delivered")
+# A new order number is drawn again when one is taken (40 random bits: rare, not never).
+NUMBER_ATTEMPTS = 5
 
 
 def new_order_number() -> str:
@@ -53,10 +59,24 @@ def _returned(order_ids: list[int]) -> dict[tuple[int, int], int]:
     return {(o, p): n for o, p, n in rows}
 
 
-def _views(orders: list[Order],
-           known: dict[int, list[OrderItem]] | None = None) -> list[dict[str, Any]]:
+def _customers(orders: list[Order]) -> dict[int, dict[str, Any]]:
+    """Who placed each order: the account, else the guest's email (one statement)."""
+    ids = {o.user_id for o in orders if o.user_id is not None}
+    users = {u.id: u for u in User.select(User.id, User.email, User.name)
+             .where(User.id.in_(list(ids)))} if ids else {}
+    out = {}
+    for o in orders:
+        user = users.get(o.user_id)
+        out[o.id] = ({"id": user.id, "email": user.email, "name": user.name} if user
+                     else {"id": None, "email": o.guest_email, "name": None})
+    return out
+
+
+def _views(orders: list[Order], known: dict[int, list[OrderItem]] | None = None, *,
+           with_customer: bool = False) -> list[dict[str, Any]]:
     """Orders as plain data with their lines (two more statements for any number, none
-    for an order whose ``known`` lines were just written)."""
+    for an order whose ``known`` lines were just written); ``with_customer`` for the
+    owner's views."""
     ids = [o.id for o in orders]
     lines: dict[int, list[OrderItem]] = defaultdict(list)
     if known is not None:
@@ -65,122 +85,178 @@ def _views(orders: list[Order],
         for item in OrderItem.select().where(OrderItem.order.in_(ids)).order_by(OrderItem.id):
             lines[item.order_id].append(item)
     returned = _returned(ids) if known is None else {}
-    return [{
-        "order_number": o.order_number, "status": o.status,
-        "payment_status": o.payment_status, "shipping_method": o.shipping_method,
-        "items": [{"product_id": i.product_id, "title": i.title, "quantity": i.quantity,
-                   "unit_price_cents": i.unit_price_cents,
-                   "line_total_cents": i.line_total_cents,
-                   "returned_quantity": returned.get((o.id, i.product_id), 0)}
-                  for i in lines[o.id]],
-        "subtotal_cents": o.subtotal_cents, "shipping_cents": o.shipping_cents,
-        "total_cents": o.total_cents, "delivery_address": o.delivery_address,
-        "created_at": clock.to_text(o.created_at), "updated_at": clock.to_text(o.updated_at),
-    } for o in orders]
+    customers = _customers(orders) if with_customer else {}
+    views = []
+    for o in orders:
+        view = {
+            "order_number": o.order_number, "status": o.status,
+            "payment_status": o.payment_status, "shipping_method": o.shipping_method,
+            "items": [{"product_id": i.product_id, "title": i.title, "quantity": i.quantity,
+                       "unit_price_cents": i.unit_price_cents,
+                       "line_total_cents": i.line_total_cents,
+                       "returned_quantity": returned.get((o.id, i.product_id), 0)}
+                      for i in lines[o.id]],
+            "subtotal_cents": o.subtotal_cents, "shipping_cents": o.shipping_cents,
+            "total_cents": o.total_cents, "delivery_address": o.delivery_address,
+            "created_at": clock.to_text(o.created_at),
+            "updated_at": clock.to_text(o.updated_at),
+        }
+        if with_customer:
+            view["customer"] = customers[o.id]
+        views.append(view)
+    return views
 
 
-def _view(order: Order, lines: list[OrderItem] | None = None) -> dict[str, Any]:
+def _view(order: Order, lines: list[OrderItem] | None = None, *,
+          with_customer: bool = False) -> dict[str, Any]:
     """One order; ``lines``: the lines just written (a new order has no returns yet)."""
-    return _views([order], {order.id: lines} if lines is not None else None)[0]
+    known = {order.id: lines} if lines is not None else None
+    return _views([order], known, with_customer=with_customer)[0]
 
 
 # Checkout's statements, constant (the ORM cost more than SQLite: benchmarks/checkout.py).
-_CART = ("SELECT r.id, r.product_id, r.quantity, r.expires_at, p.title, p.price_cents, "
-         "p.status FROM product_reservations AS r JOIN products AS p ON p.id = r.product_id "
-         "WHERE r.user_id = ? ORDER BY r.product_id")
-_NEW_ORDER = ("INSERT INTO orders (order_number, user_id, status, payment_status, "
-              "shipping_method, subtotal_cents, shipping_cents, total_cents, delivery_address,"
-              " created_at, updated_at) VALUES (?, ?, 'pending', 'unpaid', ?, ?, ?, ?, ?, ?, ?)")
+_NEW_ORDER = ("INSERT INTO orders (order_number, user_id, guest_email, access_token_hash, "
+              "status, payment_status, shipping_method, subtotal_cents, shipping_cents, "
+              "total_cents, delivery_address, created_at, updated_at) "
+              "VALUES (?, ?, ?, ?, 'pending', 'unpaid', ?, ?, ?, ?, ?, ?, ?)")
 _NEW_LINE = ("INSERT INTO order_items (order_id, product_id, title, unit_price_cents, quantity,"
              " line_total_cents) VALUES (?, ?, ?, ?, ?, ?)")
 
 
 @dataclass(frozen=True)
-class _CartLine:
-    hold_id: int
-    product_id: int
-    quantity: int
-    expires_at: str
-    title: str
-    price_cents: int
-    status: str
+class Buyer:
+    """Who checks out: a signed-in user, or a guest's cart session with an email."""
+
+    user_id: int | None = None
+    session_id: str | None = None
+    email: str | None = None
+
+    @property
+    def holder(self) -> Holder:
+        if self.user_id is not None:
+            return Holder(user_id=self.user_id)
+        return Holder(session_id=self.session_id)
 
 
-def checkout(user_id: int, shipping_method: str = "collect",
+def _default_address(user_id: int | None) -> dict[str, Any] | None:
+    if user_id is None:
+        return None
+    saved = (Address.select().where((Address.user == user_id) & (Address.kind == "delivery")
+                                    & (Address.is_default == True))  # noqa: E712
+             .first())
+    if saved is None:
+        return None
+    return {"name": saved.name, "line1": saved.line1, "line2": saved.line2,
+            "city": saved.city, "county": saved.county, "eircode": saved.eircode,
+            "country": saved.country}
+
+
+def checkout(buyer: Buyer | int, shipping_method: str = "collect",
              delivery_address: dict[str, Any] | None = None,
              idempotency_key: str | None = None) -> tuple[int, dict[str, Any]]:
-    """Turn the caller's holds into an order; returns (HTTP status, ``{"order": ...}``).
+    """Turn the buyer's live holds into an order; returns (HTTP status, body).
 
-    The server prices shipping: ``collect`` is free, ``deliver`` costs SHOP_SHIPPING_CENTS
-    and needs an address (kept on the order as a snapshot). 400 for an empty cart, 409
-    ``reservation_expired`` when a hold ran out and its stock is gone.
+    The body is ``{"order": ...}``, and for a guest also ``{"order_token": ...}``, shown
+    once (only its hash is kept). The server prices shipping: ``collect`` is free,
+    ``deliver`` costs SHOP_SHIPPING_CENTS and needs an address, the one sent or else the
+    buyer's saved default (kept on the order as a snapshot). Stale holds (expired, or on
+    a product taken off sale) end first, as the cart ends them; 400 when no live hold is
+    left.
     """
+    if isinstance(buyer, int):
+        buyer = Buyer(user_id=buyer)
+    if buyer.user_id is None and not buyer.email:
+        raise Invalid("a guest checkout needs an email address for the order",
+                      details={"fields": {"email": "required for a guest checkout"}})
     if shipping_method == "deliver" and delivery_address is None:
-        raise Invalid("delivery needs a delivery_address",
-                      details={"fields": {"delivery_address": "required to deliver"}})
+        delivery_address = _default_address(buyer.user_id)
+        if delivery_address is None:
+            raise Invalid("delivery needs a delivery_address (or a saved default one)",
+                          details={"fields": {"delivery_address": "required to deliver"}})
     address = delivery_address if shipping_method == "deliver" else None
     shipping = get_settings().shipping_cents if shipping_method == "deliver" else 0
-    keyed = idempotency.keyed(user_id, "checkout", idempotency_key,
-                              {"shipping_method": shipping_method,
-                               "delivery_address": address})
+    keyed = None
+    if buyer.user_id is not None:
+        keyed = idempotency.keyed(buyer.user_id, "checkout", idempotency_key,
+                                  {"shipping_method": shipping_method,
+                                   "delivery_address": address})
+    token = new_token() if buyer.user_id is None else None
+    email = buyer.email.strip().lower() if buyer.user_id is None and buyer.email else None
     now = clock.now()
-    stamp = clock.to_text(now)
     with write_transaction():
         stored = idempotency.replay(keyed)
         if stored is not None:
             return stored
-        cart = [_CartLine(*row) for row in database.execute_sql(_CART, (user_id,))]
-        if not cart:
-            raise Invalid("the cart is empty", details={"fields": {"cart": "empty"}})
-        subtotal = sum(line.quantity * line.price_cents for line in cart)
-        number = new_order_number()
-        order_id = database.execute_sql(_NEW_ORDER, (
-            number, user_id, shipping_method, subtotal, shipping, subtotal + shipping,
-            None if address is None else json.dumps(address, sort_keys=True,
-                                                    separators=(",", ":")),
-            stamp, stamp)).lastrowid
-        order = Order(id=order_id, order_number=number, user=user_id, status="pending",
-                      payment_status="unpaid", shipping_method=shipping_method,
-                      subtotal_cents=subtotal, shipping_cents=shipping,
-                      total_cents=subtotal + shipping, delivery_address=address,
-                      created_at=now, updated_at=now)
-        lines = [_sell(order_id, line, user_id, stamp) for line in cart]
-        body = {"order": _view(order, lines)}
-        idempotency.remember(keyed, 201, body)
+        cart = holds.settle_holder(buyer.holder, now)
+        if cart:
+            body = _place(buyer, cart, token, email, shipping_method, shipping, address, now)
+            idempotency.remember(keyed, 201, body)
+    if not cart:  # raised after commit: the stale holds it ended stay ended
+        raise Invalid("the cart is empty: nothing is held for you now",
+                      details={"fields": {"cart": "no live holds"}})
     return 201, body
 
 
-def _sell(order_id: int, line: _CartLine, user_id: int, now: str) -> OrderItem:
-    """One order line from one hold: the held units are converted and sold."""
-    if line.status != "active":
-        raise Conflict(f"{line.title} is no longer for sale",
-                       details={"product_id": line.product_id})
-    if line.expires_at > now:  # fixed-width UTC text: text order is time order
-        append_move(line.product_id, line.quantity, "reservation_converted",
-                    order_id=order_id, reservation_id=line.hold_id, actor_id=user_id)
-    else:  # expired, not yet swept: give it back, then sell only if the stock is still here
-        append_move(line.product_id, line.quantity, "reservation_expired",
-                    reservation_id=line.hold_id)
-    try:
-        append_move(line.product_id, -line.quantity, "sale", order_id=order_id,
-                    actor_id=user_id)
-    except InsufficientStock as exc:
-        raise ReservationExpired(
-            f"your hold on {line.title} expired and the stock has gone",
-            details={"product_id": line.product_id, **exc.details}) from exc
-    total = line.price_cents * line.quantity
-    database.execute_sql(_NEW_LINE, (order_id, line.product_id, line.title, line.price_cents,
-                                     line.quantity, total))
-    database.execute_sql("DELETE FROM product_reservations WHERE id = ?", (line.hold_id,))
-    return OrderItem(order=order_id, product=line.product_id, title=line.title,
-                     unit_price_cents=line.price_cents, quantity=line.quantity,
+def _place(buyer: Buyer, cart: list[Hold], token: str | None, email: str | None,
+           shipping_method: str, shipping: int, address: dict[str, Any] | None,
+           now: datetime) -> dict[str, Any]:
+    """Write the order, its lines and their ledger moves (inside checkout's transaction)."""
+    stamp = clock.to_text(now)
+    subtotal = sum(h.quantity * h.price_cents for h in cart)
+    address_text = None if address is None else json.dumps(
+        address, sort_keys=True, separators=(",", ":"))
+    order_id, number = _insert_order((
+        buyer.user_id, email, token and token_hash(token), shipping_method, subtotal,
+        shipping, subtotal + shipping, address_text, stamp, stamp))
+    order = Order(id=order_id, order_number=number, user=buyer.user_id,
+                  guest_email=email, status="pending", payment_status="unpaid",
+                  shipping_method=shipping_method, subtotal_cents=subtotal,
+                  shipping_cents=shipping, total_cents=subtotal + shipping,
+                  delivery_address=address, created_at=now, updated_at=now)
+    lines = [_sell(order_id, hold, buyer.user_id) for hold in cart]
+    follow_stock(h.product_id for h in cart)
+    body: dict[str, Any] = {"order": _view(order, lines)}
+    if token is not None:
+        body["order_token"] = token
+    return body
+
+
+def _insert_order(values: tuple) -> tuple[int, str]:
+    """Insert the order under a fresh number, drawing again if the number is taken."""
+    for _attempt in range(NUMBER_ATTEMPTS):
+        number = new_order_number()
+        try:
+            return database.execute_sql(_NEW_ORDER, (number, *values)).lastrowid, number
+        except peewee.IntegrityError as exc:
+            if constraint_of(str(exc)) != "unique:orders.order_number":
+                raise
+    raise Internal("could not draw a free order number")
+
+
+def _sell(order_id: int, hold: Hold, actor_id: int | None) -> OrderItem:
+    """One order line from one live hold: the held units are converted and sold."""
+    holds.convert(hold, order_id, actor_id)
+    append_move(hold.product_id, -hold.quantity, "sale", order_id=order_id, actor_id=actor_id)
+    total = hold.price_cents * hold.quantity
+    database.execute_sql(_NEW_LINE, (order_id, hold.product_id, hold.title, hold.price_cents,
+                                     hold.quantity, total))
+    return OrderItem(order=order_id, product=hold.product_id, title=hold.title,
+                     unit_price_cents=hold.price_cents, quantity=hold.quantity,
                      line_total_cents=total)
 
 
-def _page(select: peewee.ModelSelect, tag: str, limit: int,
-          cursor: str | None) -> Page[dict[str, Any]]:
+def claim_guest_orders(user_id: int, email: str) -> int:
+    """A new account takes over the guest orders placed with its email (inside the
+    registration's transaction); returns how many."""
+    return (Order.update(user=user_id)
+            .where(Order.user.is_null() & (Order.guest_email == email.strip().lower()))
+            .execute())
+
+
+def _page(select: peewee.ModelSelect, tag: str, limit: int, cursor: str | None, *,
+          with_customer: bool = False) -> Page[dict[str, Any]]:
     page = newest_first(select, Order.created_at, Order.id, tag, limit, cursor)
-    return Page(_views(page.items), page.next_cursor)
+    return Page(_views(page.items, with_customer=with_customer), page.next_cursor)
 
 
 def orders_of(user_id: int, *, limit: int = DEFAULT_LIMIT,
@@ -190,49 +266,76 @@ def orders_of(user_id: int, *, limit: int = DEFAULT_LIMIT,
 
 def all_orders(status: str | None = None, *, limit: int = DEFAULT_LIMIT,
                cursor: str | None = None) -> Page[dict[str, Any]]:
+    """Every customer's orders for the owner, newest first, each with its customer."""
     select = Order.select()
     if status is not None:
         select = select.where(Order.status == status)
-    return _page(select, f"orders:{status or 'all'}", limit, cursor)
+    return _page(select, f"orders:{status or 'all'}", limit, cursor, with_customer=True)
 
 
-def get_order(order_number: str, *, user_id: int | None = None) -> dict[str, Any]:
-    """One order; with ``user_id``, only that user's (anyone else's is a 404)."""
-    order = Order.get_or_none(Order.order_number == order_number)
-    if order is None or (user_id is not None and order.user_id != user_id):
-        raise NotFound("no such order")
-    return _view(order)
-
-
-def _locked_order(order_number: str) -> Order:
+def _find(order_number: str, *, user_id: int | None = None, token: str | None = None,
+          admin: bool = False) -> Order:
+    """The order if the caller may see it: the owner, anyone with its token, or the
+    owner of the shop; anyone else gets a 404 (no existence leak)."""
     order = Order.get_or_none(Order.order_number == order_number)
     if order is None:
         raise NotFound("no such order")
-    return order
+    if admin or (user_id is not None and order.user_id == user_id):
+        return order
+    if token is not None and order.access_token_hash is not None \
+            and order.access_token_hash == token_hash(token):
+        return order
+    raise NotFound("no such order")
+
+
+def get_order(order_number: str, *, user_id: int | None = None, token: str | None = None,
+              admin: bool = False) -> dict[str, Any]:
+    """One order, for its owner, a holder of its token, or an admin (with the customer)."""
+    order = _find(order_number, user_id=user_id, token=token, admin=admin)
+    return _view(order, with_customer=admin)
+
+
+def _move(order: Order, status: str, actor_id: int | None) -> None:
+    """Move an order along TRANSITIONS (inside a transaction); anything else is a 409 with
+    nothing written. Cancelling returns every unit not yet returned, with ``return``
+    moves."""
+    if (order.status, status) not in TRANSITIONS:
+        allowed = sorted(to for (frm, to) in TRANSITIONS if frm == order.status)
+        raise Conflict(f"an order that is {order.status} cannot become {status}",
+                       details={"from": order.status, "to": status, "allowed": allowed})
+    payment = TRANSITIONS[(order.status, status)] or order.payment_status
+    if status == "cancelled":
+        returned = _returned([order.id])
+        products = []
+        for item in OrderItem.select().where(OrderItem.order == order.id):
+            left = item.quantity - returned.get((order.id, item.product_id), 0)
+            if left:
+                append_move(item.product_id, left, "return", order_id=order.id,
+                            actor_id=actor_id, note="order cancelled")
+                products.append(item.product_id)
+        follow_stock(products)
+    (Order.update(status=status, payment_status=payment, updated_at=clock.now())
+     .where(Order.id == order.id).execute())
+    audit.record(actor_id, "order.status", "order", order.order_number,
+                 {"status": order.status, "payment_status": order.payment_status},
+                 {"status": status, "payment_status": payment})
 
 
 def change_status(order_number: str, status: str, *, actor_id: int) -> dict[str, Any]:
-    """Move an order along TRANSITIONS; anything else is a 409 with nothing written.
-    Cancelling returns every unit not yet returned, with ``return`` moves."""
+    """The owner moves an order on (TRANSITIONS)."""
     with write_transaction():
-        order = _locked_order(order_number)
-        if (order.status, status) not in TRANSITIONS:
-            allowed = sorted(to for (frm, to) in TRANSITIONS if frm == order.status)
-            raise Conflict(f"an order that is {order.status} cannot become {status}",
-                           details={"from": order.status, "to": status, "allowed": allowed})
-        payment = TRANSITIONS[(order.status, status)] or order.payment_status
-        if status == "cancelled":
-            returned = _returned([order.id])
-            for item in OrderItem.select().where(OrderItem.order == order.id):
-                left = item.quantity - returned.get((order.id, item.product_id), 0)
-                if left:
-                    append_move(item.product_id, left, "return", order_id=order.id,
-                                actor_id=actor_id, note="order cancelled")
-        (Order.update(status=status, payment_status=payment, updated_at=clock.now())
-         .where(Order.id == order.id).execute())
-        audit.record(actor_id, "order.status", "order", order.order_number,
-                     {"status": order.status, "payment_status": order.payment_status},
-                     {"status": status, "payment_status": payment})
+        order = _find(order_number, admin=True)
+        _move(order, status, actor_id)
+        return _view(Order.get_by_id(order.id), with_customer=True)
+
+
+def cancel(order_number: str, *, user_id: int | None = None,
+           token: str | None = None) -> dict[str, Any]:
+    """The buyer cancels their own order while it is pending or paid (the stock comes
+    back); once shipped it is a 409."""
+    with write_transaction():
+        order = _find(order_number, user_id=user_id, token=token)
+        _move(order, "cancelled", user_id)
         return _view(Order.get_by_id(order.id))
 
 
@@ -243,7 +346,7 @@ def return_items(order_number: str, items: list[tuple[int, int]], *,
     for product_id, quantity in items:
         wanted[product_id] += quantity
     with write_transaction():
-        order = _locked_order(order_number)
+        order = _find(order_number, admin=True)
         if order.status not in RETURNABLE:
             raise Conflict(f"an order that is {order.status} takes no returns",
                            details={"status": order.status})
@@ -260,7 +363,8 @@ def return_items(order_number: str, items: list[tuple[int, int]], *,
                     "product_id": product_id, "bought": bought[product_id],
                     "returned": already})
             append_move(product_id, quantity, "return", order_id=order.id, actor_id=actor_id)
+        follow_stock(wanted)
         audit.record(actor_id, "order.return", "order", order.order_number, None,
                      {"returned": [{"product_id": p, "quantity": q}
                                    for p, q in sorted(wanted.items())]})
-        return _view(order)
+        return _view(order, with_customer=True)

@@ -1,16 +1,20 @@
 """The sell side: a seller's batch of items, the shop's offer, the negotiation, and the
-atomic acceptance that turns items into stock.
+atomic acceptance that turns items into stock. This module owns every transition of a
+submission.
 
-Two state machines, one table each. ``REVIEW`` moves ``status`` (the shop's review) and
-``OFFERS`` moves ``offer_status`` (the negotiation); each entry is (state, action, actor)
--> next state, and anything not in a table is 409 ``invalid_offer_transition`` with
-nothing written. Every step appends an ``offer_events`` row in the same transaction.
-Acceptance, by either side, is one write transaction: final price, the items as draft
-products with a ``purchase`` move each, the payout owed.
+A submission has two statuses that move together: ``status`` (the shop's review) and
+``offer_status`` (the negotiation). ``RULES`` is the one table of what may happen: for
+each (action, actor), the pairs of statuses it may start from and what it moves them to.
+Every action is checked against both statuses there, and nowhere else; anything else is
+409 ``invalid_offer_transition`` with nothing written. Every step appends an
+``offer_events`` row in the same transaction. Acceptance, by either side, is one write
+transaction: final price, each item a draft product with its own photos, a cost basis
+and a ``purchase`` move, the payout owed.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,36 +27,52 @@ from shop.errors import Conflict, Invalid, InvalidOfferTransition, NotFound
 from shop.models import Image, OfferEvent, Product, SellItem, SellSubmission
 from shop.services import audit, batches, idempotency
 from shop.services.codes import readable_code
+from shop.services.ledger import append_move
 from shop.services.pagination import DEFAULT_LIMIT, Page, newest_first
-from shop.services.stock import append_move
 
 MAX_ITEMS = 50
+MAX_PHOTOS = 10
 
-# (status, action, actor) -> status. The review: only the shop acts, the seller withdraws.
-REVIEW: dict[tuple[str, str, str], str] = {
-    ("pending", "review", "shop"): "reviewing",
-    ("reviewing", "approve", "shop"): "approved",
-    ("reviewing", "reject", "shop"): "rejected",
-    ("pending", "reject", "shop"): "rejected",
-    ("pending", "withdraw", "seller"): "withdrawn",
-    ("reviewing", "withdraw", "seller"): "withdrawn",
-    ("approved", "withdraw", "seller"): "withdrawn",
+ANY_STATUS = frozenset({"pending", "reviewing", "approved", "rejected", "withdrawn"})
+NEGOTIATING = frozenset({"reviewing", "approved"})
+NOT_ACCEPTED = frozenset({"no_offer", "offer_sent", "countered", "rejected", "expired"})
+# No offer is waiting for an answer: the shop may decide (an open offer stands until the
+# seller answers it or it expires, so a seller never accepts a price that has changed).
+UNANSWERED = frozenset({"no_offer", "countered", "rejected", "expired"})
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Where an action may start (both statuses) and where it leads (None: unchanged)."""
+
+    statuses: frozenset[str]
+    offers: frozenset[str]
+    status: str | None = None
+    offer: str | None = None
+    event: str | None = None  # the offer_events action; default: the action's own name
+
+
+RULES: dict[tuple[str, str], Rule] = {
+    # The review. Once accepted, the batch is the shop's stock: no review moves it.
+    ("review", "shop"): Rule(frozenset({"pending"}), frozenset({"no_offer"}),
+                             status="reviewing", event="review"),
+    ("approve", "shop"): Rule(frozenset({"reviewing"}), NOT_ACCEPTED, status="approved",
+                              event="review"),
+    ("reject", "shop"): Rule(frozenset({"pending", "reviewing"}), UNANSWERED,
+                             status="rejected", event="review"),
+    ("withdraw", "seller"): Rule(frozenset({"pending", "reviewing", "approved"}),
+                                 NOT_ACCEPTED, status="withdrawn"),
+    # The negotiation, only while the submission is under review or approved.
+    ("offer", "shop"): Rule(NEGOTIATING, frozenset({"no_offer", "countered", "expired"}),
+                            offer="offer_sent"),
+    ("accept", "seller"): Rule(NEGOTIATING, frozenset({"offer_sent"}), offer="accepted"),
+    ("reject", "seller"): Rule(NEGOTIATING, frozenset({"offer_sent"}), offer="rejected"),
+    ("counter", "seller"): Rule(NEGOTIATING, frozenset({"offer_sent"}), offer="countered"),
+    ("accept", "shop"): Rule(NEGOTIATING, frozenset({"countered"}), offer="accepted"),
+    ("expire", "shop"): Rule(ANY_STATUS, frozenset({"offer_sent"}), offer="expired"),
+    # Photos, while the shop has not decided on the batch.
+    ("photo", "seller"): Rule(frozenset({"pending", "reviewing"}), NOT_ACCEPTED),
 }
-# (offer_status, action, actor) -> offer_status. Offers need a submission under review or
-# approved. An open offer is answered or expires; the shop cannot change it meanwhile, so a
-# seller never accepts a price they have not seen, and a seller's accept racing the shop's
-# new offer has exactly one outcome.
-OFFERS: dict[tuple[str, str, str], str] = {
-    ("no_offer", "offer", "shop"): "offer_sent",
-    ("countered", "offer", "shop"): "offer_sent",
-    ("expired", "offer", "shop"): "offer_sent",
-    ("offer_sent", "accept", "seller"): "accepted",
-    ("offer_sent", "reject", "seller"): "rejected",
-    ("offer_sent", "counter", "seller"): "countered",
-    ("countered", "accept", "shop"): "accepted",
-    ("offer_sent", "expire", "shop"): "expired",
-}
-NEGOTIATING = ("reviewing", "approved")
 # The review action a requested status stands for.
 REVIEW_ACTIONS = {"reviewing": "review", "approved": "approve", "rejected": "reject"}
 
@@ -74,15 +94,15 @@ def _view(sub: SellSubmission, *, full: bool = True) -> dict[str, Any]:
         "notes": sub.notes, "created_at": sub.created_at, "updated_at": sub.updated_at,
     }
     if full:
+        images = [_image_data(i) for i in Image.select().where(Image.submission == sub.id)
+                  .order_by(Image.position, Image.id)]
         data["items"] = [{"id": i.id, "title": i.title, "brand": i.brand,
                           "category": i.category, "size": i.size, "condition": i.condition,
-                          "notes": i.notes}
+                          "notes": i.notes, "asking_price_cents": i.asking_price_cents,
+                          "images": [m for m in images if m["item_id"] == i.id]}
                          for i in SellItem.select().where(SellItem.submission == sub.id)
                          .order_by(SellItem.id)]
-        data["images"] = [{"id": i.id, "cloudflare_id": i.cloudflare_id, "url": i.url,
-                           "variants": i.variants, "position": i.position}
-                          for i in Image.select().where(Image.submission == sub.id)
-                          .order_by(Image.position, Image.id)]
+        data["images"] = images
         data["offer_events"] = [{"actor": e.actor, "action": e.action,
                                  "amount_cents": e.amount_cents, "message": e.message,
                                  "created_at": e.created_at}
@@ -172,19 +192,54 @@ def submit(seller_id: int, items: list[dict[str, Any]], seller_price_cents: int 
 
 
 def add_image(batch_id: str, seller_id: int, cloudflare_id: str, url: str,
-              variants: list[str]) -> dict[str, Any]:
+              variants: list[str], *, item_id: int | None = None) -> dict[str, Any]:
+    """A photo of the batch, or of one of its items (which goes to that item's product on
+    acceptance), while the shop has not decided; at most MAX_PHOTOS per item."""
     with write_transaction():
         sub = _find(batch_id, seller_id)
-        if sub.status not in ("pending", "reviewing"):
-            raise Conflict(f"a submission that is {sub.status} takes no more images",
-                           details={"status": sub.status})
-        last = (Image.select(peewee.fn.max(Image.position))
-                .where(Image.submission == sub.id).scalar())
-        image = Image.create(submission=sub.id, cloudflare_id=cloudflare_id, url=url,
-                             variants=variants, position=0 if last is None else last + 1,
-                             created_at=clock.now())
-        return {"id": image.id, "cloudflare_id": image.cloudflare_id, "url": image.url,
-                "variants": image.variants, "position": image.position}
+        _rule(sub, "photo", "seller")
+        mine = Image.select().where(Image.submission == sub.id)
+        if item_id is not None:
+            if not SellItem.select().where((SellItem.id == item_id)
+                                           & (SellItem.submission == sub.id)).exists():
+                raise NotFound("no such item in this submission")
+            mine = mine.where(Image.sell_item == item_id)
+            if mine.count() >= MAX_PHOTOS:
+                raise Conflict(f"an item takes at most {MAX_PHOTOS} photos",
+                               details={"item_id": item_id, "limit": MAX_PHOTOS})
+        last = mine.select(peewee.fn.max(Image.position)).scalar()
+        image = Image.create(submission=sub.id, sell_item=item_id,
+                             cloudflare_id=cloudflare_id, url=url, variants=variants,
+                             position=0 if last is None else last + 1, created_at=clock.now())
+        return _image_data(image)
+
+
+def _image_data(image: Image) -> dict[str, Any]:
+    return {"id": image.id, "cloudflare_id": image.cloudflare_id, "url": image.url,
+            "variants": image.variants, "position": image.position,
+            "item_id": image.sell_item_id}
+
+
+def cost_shares(final_price_cents: int, asking: list[int | None]) -> list[int]:
+    """Each item's share of the final price, adding up to it exactly: proportional to
+    the asking prices when every item has one, else equal (largest remainders first)."""
+    count = len(asking)
+    weights = [a for a in asking if a]
+    if len(weights) != count:
+        weights = [1] * count
+    total = sum(weights)
+    exact = [final_price_cents * w / total for w in weights]
+    shares = [int(x) for x in exact]
+    short = final_price_cents - sum(shares)
+    for i in sorted(range(count), key=lambda i: (shares[i] - exact[i], i))[:short]:
+        shares[i] += 1
+    return shares
+
+
+def shelf_price(cost_cents: int) -> int:
+    """A starting shelf price for the owner to adjust: twice the cost, in 50-cent steps,
+    at least one euro."""
+    return max(100, 2 * cost_cents // 50 * 50)
 
 
 def _refuse(sub: SellSubmission, action: str, actor: str) -> InvalidOfferTransition:
@@ -194,17 +249,30 @@ def _refuse(sub: SellSubmission, action: str, actor: str) -> InvalidOfferTransit
                  "action": action, "actor": actor})
 
 
+def _rule(sub: SellSubmission, action: str, actor: str) -> Rule:
+    """The rule for this action now, checked against both statuses; 409 otherwise."""
+    rule = RULES.get((action, actor))
+    if rule is None or sub.status not in rule.statuses or sub.offer_status not in rule.offers:
+        raise _refuse(sub, action, actor)
+    return rule
+
+
 def _step(sub: SellSubmission, action: str, actor: str, amount: int | None, now: datetime,
           *, actor_user: int | None = None, message: str = "",
           **changes: Any) -> SellSubmission:
-    """Apply one negotiation step: the new offer status, ``changes``, and the event."""
-    key = (sub.offer_status, action, actor)
-    if key not in OFFERS or (action != "expire" and sub.status not in NEGOTIATING):
-        raise _refuse(sub, action, actor)
-    (SellSubmission.update(offer_status=OFFERS[key], updated_at=now, **changes)
+    """Apply one transition: both statuses as RULES says, ``changes``, and the event."""
+    rule = _rule(sub, action, actor)
+    if rule.status is not None:
+        changes["status"] = rule.status
+    if rule.offer is not None:
+        changes["offer_status"] = rule.offer
+    (SellSubmission.update(updated_at=now, **changes)
      .where(SellSubmission.id == sub.id).execute())
-    OfferEvent.create(submission=sub.id, actor=actor, actor_user=actor_user, action=action,
-                      amount_cents=amount, message=message, created_at=now)
+    event = rule.event or action
+    OfferEvent.create(submission=sub.id, actor=actor, actor_user=actor_user, action=event,
+                      amount_cents=amount,
+                      message=rule.status if event == "review" else message,
+                      created_at=now)
     return SellSubmission.get_by_id(sub.id)
 
 
@@ -212,17 +280,12 @@ def review(batch_id: str, status: str, *, admin_id: int) -> dict[str, Any]:
     """The shop moves the review on (pending → reviewing → approved | rejected)."""
     now = clock.now()
     with write_transaction():
-        sub = _find(batch_id)
-        action = REVIEW_ACTIONS[status]
-        if (sub.status, action, "shop") not in REVIEW:
-            raise _refuse(sub, action, "shop")
-        (SellSubmission.update(status=status, updated_at=now)
-         .where(SellSubmission.id == sub.id).execute())
-        OfferEvent.create(submission=sub.id, actor="shop", actor_user=admin_id,
-                          action="review", message=status, created_at=now)
+        sub = _expire_if_due(_find(batch_id), now)
+        before = sub.status
+        sub = _step(sub, REVIEW_ACTIONS[status], "shop", None, now, actor_user=admin_id)
         audit.record(admin_id, "submission.review", "submission", batch_id,
-                     {"status": sub.status}, {"status": status})
-        return _view(SellSubmission.get_by_id(sub.id))
+                     {"status": before}, {"status": status})
+        return _view(sub)
 
 
 def withdraw(batch_id: str, *, seller_id: int) -> dict[str, Any]:
@@ -230,13 +293,7 @@ def withdraw(batch_id: str, *, seller_id: int) -> dict[str, Any]:
     now = clock.now()
     with write_transaction():
         sub = _expire_if_due(_find(batch_id, seller_id), now)
-        if (sub.status, "withdraw", "seller") not in REVIEW or sub.offer_status == "accepted":
-            raise _refuse(sub, "withdraw", "seller")
-        (SellSubmission.update(status="withdrawn", updated_at=now)
-         .where(SellSubmission.id == sub.id).execute())
-        OfferEvent.create(submission=sub.id, actor="seller", actor_user=seller_id,
-                          action="withdraw", created_at=now)
-        return _view(SellSubmission.get_by_id(sub.id))
+        return _view(_step(sub, "withdraw", "seller", None, now, actor_user=seller_id))
 
 
 def offer(batch_id: str, offered_price_cents: int, message: str = "", *,
@@ -262,8 +319,7 @@ def accept_counter(batch_id: str, *, admin_id: int) -> dict[str, Any]:
     now = clock.now()
     with write_transaction():
         sub = _find(batch_id)
-        if (sub.offer_status, "accept", "shop") not in OFFERS:
-            raise _refuse(sub, "accept", "shop")
+        _rule(sub, "accept", "shop")
         accepted = _accept(sub, sub.seller_price_cents, "shop", admin_id, now)
         audit.record(admin_id, "submission.accept_counter", "submission", batch_id,
                      {"offer_status": sub.offer_status},
@@ -290,8 +346,7 @@ def respond(batch_id: str, response: str, *, seller_id: int,
         sub = _expire_if_due(_find(batch_id, seller_id), now)
         responded = {"seller_response": response, "responded_at": now}
         if response == "accept":
-            if (sub.offer_status, "accept", "seller") not in OFFERS:
-                raise _refuse(sub, "accept", "seller")
+            _rule(sub, "accept", "seller")
             sub = _accept(sub, sub.offered_price_cents, "seller", seller_id, now,
                           message=message, **responded)
         elif response == "reject":
@@ -309,24 +364,26 @@ def respond(batch_id: str, response: str, *, seller_id: int,
 def _accept(sub: SellSubmission, price: int, actor: str, actor_user: int, now: datetime,
             *, message: str = "", **changes: Any) -> SellSubmission:
     """Acceptance, inside the caller's transaction: the price is final, each item becomes
-    a draft product with a ``purchase`` (+1) move and the batch's pictures, and the payout
-    is owed."""
+    a draft product with its cost basis (its share of the price), a shelf price from it,
+    a ``purchase`` (+1) move and copies of its own photos; the payout is owed."""
     sub = _step(sub, "accept", actor, price, now, actor_user=actor_user, message=message,
                 final_price_cents=price, payout_status="owed", **changes)
     items = list(SellItem.select().where(SellItem.submission == sub.id).order_by(SellItem.id))
-    images = list(Image.select().where(Image.submission == sub.id)
-                  .order_by(Image.position, Image.id))
-    # A starting shelf price for the owner to adjust: twice what the shop paid per item.
-    shelf_price = max(100, (2 * price // max(len(items), 1)) // 50 * 50)
-    for item in items:
+    photos: dict[int, list[Image]] = {}
+    for image in (Image.select().where((Image.submission == sub.id)
+                                       & Image.sell_item.is_null(False))
+                  .order_by(Image.position, Image.id)):
+        photos.setdefault(image.sell_item_id, []).append(image)
+    costs = cost_shares(price, [item.asking_price_cents for item in items])
+    for item, cost in zip(items, costs, strict=True):
         product = Product.create(
             sku=f"{sub.batch_id}-{item.id}", title=item.title, brand=item.brand,
             category=item.category, size=item.size, condition=item.condition,
-            description=item.notes, price_cents=shelf_price, status="draft",
-            source_item=item.id, created_at=now, updated_at=now)
+            description=item.notes, price_cents=shelf_price(cost), cost_cents=cost,
+            status="draft", source_item=item.id, created_at=now, updated_at=now)
         append_move(product.id, 1, "purchase", submission_id=sub.id, actor_id=actor_user,
                     note=f"bought in with {sub.batch_id}")
-        for image in images:  # an image has one owner: the product gets copies
+        for image in photos.get(item.id, []):  # an image has one owner: the product's copy
             Image.create(product=product.id, cloudflare_id=image.cloudflare_id,
                          url=image.url, variants=image.variants, position=image.position,
                          created_at=now)

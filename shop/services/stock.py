@@ -1,112 +1,28 @@
-"""The stock ledger: every change of available stock is one appended ``stock_moves`` row.
+"""The owner's stock changes, the ledger's pages, and ``shop stock verify``.
 
-The database applies the row to ``products.stock_quantity`` and moves the product's
-``ledger_head`` (trigger), refuses any other change of either (trigger), and refuses a
-balance below zero (CHECK); this module turns that refusal into ``insufficient_stock``.
+Every change of available stock is one appended ``stock_moves`` row, written only by
+``shop.services.ledger.append_move``; holds are ``shop.services.holds``'.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import peewee
 
 from shop import clock
 from shop.db import database, write_transaction
-from shop.errors import InsufficientStock, Invalid, NotFound
-from shop.models import Product, ProductReservation, StockMove
+from shop.errors import Invalid, NotFound
+from shop.models import Product, StockMove
 from shop.models.stock import REASON_SIGNS
-from shop.services import audit, batches
+from shop.services import audit, holds
+from shop.services.ledger import append_move, follow_stock
 from shop.services.pagination import DEFAULT_LIMIT, Page, decode_cursor, page_of
 
 MANUAL_REASONS = ("restock", "adjustment", "return")
 MAX_MANUAL_CHANGE = 1_000_000
-
-
-# The ledger's one write, on every stock path: a constant statement (building it through
-# the ORM cost more than running it). No savepoint is needed around it: a statement that
-# a CHECK or a trigger's RAISE(ABORT) refuses is undone by SQLite, the transaction stays.
-_INSERT_MOVE = ("INSERT INTO stock_moves (product_id, qty_change, reason, note, actor_id, "
-                "order_id, reservation_id, submission_id, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-
-
-def append_move(product_id: int, qty_change: int, reason: str, *, note: str | None = None,
-                actor_id: int | None = None, order_id: int | None = None,
-                reservation_id: int | None = None,
-                submission_id: int | None = None) -> StockMove:
-    """Append one ledger row. Call inside a write transaction (this is a private step)."""
-    now = clock.now()
-    values = (product_id, qty_change, reason, note, actor_id, order_id, reservation_id,
-              submission_id, clock.to_text(now))
-    try:
-        cursor = database.execute_sql(_INSERT_MOVE, values)
-        return StockMove(id=cursor.lastrowid, product=product_id, qty_change=qty_change,
-                         reason=reason, note=note, actor=actor_id, order=order_id,
-                         reservation_id=reservation_id, submission=submission_id,
-                         created_at=now)
-    except peewee.IntegrityError as exc:
-        if "stock_quantity" in str(exc):
-            available = (Product.select(Product.stock_quantity)
-                         .where(Product.id == product_id).scalar())
-            raise InsufficientStock("not enough stock", details={
-                "product_id": product_id, "available": available or 0}) from exc
-        raise Invalid("the stock change is not valid", details={"reason": str(exc)}) from exc
-
-
-def expire_holds(holds: Iterable[Any]) -> int:
-    """Give expired holds' stock back, ``reservation_expired`` (inside a transaction).
-    A hold is anything with ``id``, ``product_id`` and ``quantity``."""
-    count = 0
-    for hold in holds:
-        append_move(hold.product_id, hold.quantity, "reservation_expired",
-                    reservation_id=hold.id)
-        database.execute_sql("DELETE FROM product_reservations WHERE id = ?", (hold.id,))
-        count += 1
-    return count
-
-
-@dataclass(frozen=True)
-class _Due:
-    id: int
-    product_id: int
-    quantity: int
-
-
-def release_expired(product_ids: Iterable[int], now: datetime) -> int:
-    """Release these products' expired holds, whoever held them (inside a transaction).
-    Every operation that needs a product's stock calls this first, so correctness never
-    waits for the cron sweep. (A constant statement: it runs on every hold and checkout.)"""
-    ids = list(set(product_ids))
-    if not ids:
-        return 0
-    due = database.execute_sql(
-        "SELECT id, product_id, quantity FROM product_reservations "
-        f"WHERE product_id IN ({', '.join('?' * len(ids))}) AND expires_at <= ?",
-        (*ids, clock.to_text(now))).fetchall()
-    return expire_holds([_Due(*row) for row in due])
-
-
-SWEEP_BATCH = 200
-
-
-def expire_due(batch: int = SWEEP_BATCH) -> int:
-    """Release up to ``batch`` expired holds nobody has touched, in one short IMMEDIATE
-    transaction; returns how many. Idempotent and safe beside live traffic: the holds are
-    re-read under the lock, so two sweeps at once never release one twice."""
-    with write_transaction():
-        due = (ProductReservation.select()
-               .where(ProductReservation.expires_at <= clock.now())
-               .order_by(ProductReservation.expires_at).limit(batch))
-        return expire_holds(list(due))
-
-
-def expire_all_due(on_batch: Callable[[int], None] | None = None) -> int:
-    """The cron sweep: every expired hold, in short batches that let checkouts in."""
-    return batches.run(expire_due, SWEEP_BATCH, on_batch=on_batch)
 
 
 def _check_manual(qty_change: int, reason: str, note: str | None) -> None:
@@ -132,9 +48,10 @@ def adjust(product_id: int, qty_change: int, reason: str, *, note: str | None = 
     with write_transaction():
         if not Product.select().where(Product.id == product_id).exists():
             raise NotFound("no such product")
-        release_expired([product_id], clock.now())
+        holds.settle_products([product_id], clock.now())
         before = Product.select(Product.stock_quantity).where(Product.id == product_id).scalar()
         move = append_move(product_id, qty_change, reason, note=note, actor_id=actor_id)
+        follow_stock([product_id])
         balance = Product.select(Product.stock_quantity).where(Product.id == product_id).scalar()
         audit.record(actor_id, f"stock.{reason}", "product", product_id,
                      {"stock_quantity": before},
@@ -211,6 +128,45 @@ WHERE NOT EXISTS (SELECT 1 FROM stock_moves AS m WHERE m.reservation_id = r.id)
 """
 
 
+# Every move must come from somewhere: a move that was rewritten (re-targeted at another
+# product) or invented to match a balance sums up fine, but no longer matches the record
+# that caused it. Sales match their order lines exactly; returns and conversions never
+# exceed them; a purchase is the +1 of an accepted submission's own item.
+PROVENANCE_PROBLEMS = """
+SELECT m.product_id, p.sku, 'sale moves of order ' || coalesce(m.order_id, '(none)')
+       || ' sell ' || -sum(m.qty_change) || ' but the order line has '
+       || coalesce(i.quantity, 'no line')
+FROM stock_moves AS m JOIN products AS p ON p.id = m.product_id
+LEFT JOIN order_items AS i ON i.order_id = m.order_id AND i.product_id = m.product_id
+WHERE m.reason = 'sale'
+GROUP BY m.order_id, m.product_id
+HAVING i.quantity IS NULL OR -sum(m.qty_change) <> i.quantity
+UNION ALL
+SELECT i.product_id, p.sku, 'order ' || i.order_id || ' has a line of ' || i.quantity
+       || ' with no sale move'
+FROM order_items AS i JOIN products AS p ON p.id = i.product_id
+WHERE NOT EXISTS (SELECT 1 FROM stock_moves AS m WHERE m.order_id = i.order_id
+                  AND m.product_id = i.product_id AND m.reason = 'sale')
+UNION ALL
+SELECT m.product_id, p.sku, m.reason || ' moves of order ' || coalesce(m.order_id, '(none)')
+       || ' bring back ' || sum(m.qty_change) || ' but the order line has '
+       || coalesce(i.quantity, 'no line')
+FROM stock_moves AS m JOIN products AS p ON p.id = m.product_id
+LEFT JOIN order_items AS i ON i.order_id = m.order_id AND i.product_id = m.product_id
+WHERE m.reason = 'reservation_converted' OR (m.reason = 'return' AND m.order_id IS NOT NULL)
+GROUP BY m.reason, m.order_id, m.product_id
+HAVING i.quantity IS NULL OR sum(m.qty_change) > i.quantity
+UNION ALL
+SELECT m.product_id, p.sku, 'purchase move ' || m.id
+       || ' is not the +1 of an accepted submission''s own item'
+FROM stock_moves AS m JOIN products AS p ON p.id = m.product_id
+LEFT JOIN sell_submissions AS s ON s.id = m.submission_id
+LEFT JOIN sell_items AS it ON it.id = p.source_item_id
+WHERE m.reason = 'purchase' AND (m.qty_change <> 1 OR s.offer_status IS NOT 'accepted'
+                                 OR it.submission_id IS NOT s.id)
+"""
+
+
 def _balance_problems(on_progress: Callable[[int], None] | None) -> list[tuple]:
     """Every product whose balance or head is off its ledger, a range of ids at a time."""
     top = Product.select(peewee.fn.max(Product.id)).scalar() or 0
@@ -228,8 +184,9 @@ def product_count() -> int:
 
 
 def verify(on_progress: Callable[[int], None] | None = None) -> VerifyReport:
-    """Check every product's balance, ledger head and holds against the ledger.
-    ``on_progress`` hears how many products each step covered."""
+    """Check every product's balance, ledger head and holds against the ledger, and every
+    move against what caused it (PROVENANCE_PROBLEMS). ``on_progress`` hears how many
+    products each step covered."""
     violations: list[Violation] = []
     with database.atomic():  # one read snapshot for every check
         for pid, sku, stock, head, total, newest in _balance_problems(on_progress):
@@ -242,6 +199,8 @@ def verify(on_progress: Callable[[int], None] | None = None) -> VerifyReport:
         for pid, sku, hold, net, quantity in database.execute_sql(HOLD_PROBLEMS):
             violations.append(Violation(pid, sku, f"hold {hold} holds {quantity or 0} but its "
                                                   f"moves net to {net}"))
+        for pid, sku, problem in database.execute_sql(PROVENANCE_PROBLEMS):
+            violations.append(Violation(pid, sku, problem))
         products = Product.select().count()
         moves = StockMove.select().count()
         holds = database.execute_sql("SELECT count(*) FROM product_reservations").fetchone()[0]
