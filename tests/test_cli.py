@@ -340,3 +340,14 @@ def test_a_password_that_is_not_utf8_is_one_line(runner, migrated) -> None:
                            input=b"\xff\xfe not utf-8 at all")
     assert result.exit_code == 1
     assert "not UTF-8" in _one_error_line(result)
+
+
+def test_a_path_the_system_refuses_is_one_line(tmp_path) -> None:
+    """An OSError on a path the user gave (here a folder under a file) names the path."""
+    from click.testing import CliRunner
+
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    out = tmp_path / "notes.txt" / "d1"
+    result = CliRunner().invoke(main, ["d1", "export", "--out", str(out)])
+    assert result.exit_code == 1
+    assert _one_error_line(result) == f"Error: {out}: Not a directory"
