@@ -1,7 +1,8 @@
 """The ``shop`` command: a thin click layer over the services.
 
 Commands never open transactions or touch models; each calls one service and prints a
-one-line summary. Expected failures print a message and exit 1, without a traceback.
+one-line summary. Expected failures print one line on stderr and exit 1, without a
+traceback; a missing database file (or a bad argument) exits 2, having created nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import shutil
 import sys
 from collections.abc import Callable
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +23,31 @@ from shop.errors import ShopError
 from shop.services import system
 
 
+class MissingDatabase(click.ClickException):
+    """The database file is not there: a typo in --database / SHOP_DATABASE, or a shop that
+    was never migrated. Exit 2 (a usage error), having created nothing."""
+
+    exit_code = 2
+
+
 def _handle_errors(fn: Callable) -> Callable:
+    """Turn every failure a user can cause into one line on stderr and a non-zero exit:
+    the shop's own errors, bad settings, a file that is not a (migrated) shop database and
+    paths the system refuses (missing, unreadable, a folder, ...). A traceback is left
+    only for a bug."""
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            with system.storage_errors():
+                return fn(*args, **kwargs)
         except (ShopError, ConfigError) as exc:
             raise click.ClickException(str(exc)) from exc
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise click.ClickException(f"{where}{exc.strerror or exc}") from exc
+        except UnicodeDecodeError as exc:  # a password piped in as bytes of another encoding
+            raise click.ClickException("the standard input is not UTF-8 text") from exc
         finally:
             system.close_connection()
 
@@ -35,7 +55,7 @@ def _handle_errors(fn: Callable) -> Callable:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--database", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--database", type=click.Path(path_type=Path),
               envvar="SHOP_DATABASE", help="SQLite file (default: $SHOP_DATABASE or var/shop.db).")
 @click.pass_context
 def main(ctx: click.Context, database: Path | None) -> None:
@@ -61,12 +81,23 @@ def _use_database(ctx: click.Context, _param: click.Parameter, value: Path | Non
 
 # Every command that opens the database takes --database after its name too.
 with_database = click.option(
-    "--database", type=click.Path(dir_okay=False, path_type=Path), expose_value=False,
+    "--database", type=click.Path(path_type=Path), expose_value=False,
     callback=_use_database, help="SQLite file (overrides the one given before the command).")
 
 
-def _configure(ctx: click.Context) -> Settings:
+def _configure(ctx: click.Context, *, creates: bool = False) -> Settings:
+    """Point the services at the chosen database file. Only the commands that make one
+    (``creates``: migrate, serve, seed-demo, and restore, which puts a whole verified
+    database in place, e.g. on a new disk) accept a file that is not there; any other
+    refuses before a file or folder is made."""
     settings: Settings = ctx.obj
+    path = settings.database
+    if path.is_dir():
+        raise MissingDatabase(f"the database {path} is a folder, not a file; "
+                              "check --database / SHOP_DATABASE")
+    if not creates and not path.exists():
+        raise MissingDatabase(f"no database at {path}: run `shop migrate` first "
+                              "(or check --database / SHOP_DATABASE)")
     system.configure(settings)
     return settings
 
@@ -84,7 +115,7 @@ def migrate(ctx: click.Context) -> None:
     """
     from shop.services.migrations import migrate as run
 
-    settings = _configure(ctx)
+    settings = _configure(ctx, creates=True)
     applied = run()
     if applied:
         click.echo(f"applied {len(applied)} migration(s) to {settings.database}: "
@@ -148,7 +179,7 @@ def seed_demo(ctx: click.Context, password: str | None, products: int) -> None:
     from shop.services import demo
     from shop.services.migrations import migrate as run
 
-    _configure(ctx)
+    _configure(ctx, creates=True)
     run()
     result = demo.seed(password)
     if not result.created:
@@ -199,7 +230,7 @@ def _print_report(verb: str, report: Any) -> None:
 
 @main.command("backup")
 @with_database
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("path", type=click.Path(path_type=Path))
 @click.pass_context
 @_handle_errors
 def backup_command(ctx: click.Context, path: Path) -> None:
@@ -224,8 +255,7 @@ def backup_command(ctx: click.Context, path: Path) -> None:
 
 @main.command("restore")
 @with_database
-@click.argument("path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-                required=False)
+@click.argument("path", type=click.Path(path_type=Path), required=False)
 @click.option("--from-replica", is_flag=True,
               help="Restore from the continuous replica at SHOP_REPLICA_URL instead.")
 @click.pass_context
@@ -235,7 +265,8 @@ def restore_command(ctx: click.Context, path: Path | None, from_replica: bool) -
     stopped.
 
     The copy is checked first; the current file, if any, is kept beside it
-    (NAME.before-restore-TIMESTAMP). Refuses while anything has the database open.
+    (NAME.before-restore-TIMESTAMP). Refuses while anything has the database open. The
+    database file (and its folder) may be missing, as on a new disk: the copy becomes it.
 
     \b
     Example:
@@ -244,9 +275,9 @@ def restore_command(ctx: click.Context, path: Path | None, from_replica: bool) -
     """
     from shop.services import backup
 
-    settings = _configure(ctx)
     if from_replica == (path is not None):
         raise click.UsageError("give a backup PATH or --from-replica (one of them)")
+    settings = _configure(ctx, creates=True)
     report, aside = (backup.restore_from_replica(settings.replica_url) if from_replica
                      else backup.restore(path))
     _print_report(f"restored {settings.database} from", report)
@@ -264,14 +295,27 @@ def analytics_group() -> None:
     """
 
 
+# Days a rollup can name: older ones cannot hold events, and the day after 9999-12-30 has
+# no date.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9999, 12, 30)
+
+
+def _day(_ctx: click.Context, param: click.Parameter, value: datetime | None) -> date | None:
+    if value is None:
+        return None
+    if not FIRST_DAY <= value.date() <= LAST_DAY:
+        raise click.BadParameter(f"give a day from {FIRST_DAY} to {LAST_DAY}", param=param)
+    return value.date()
+
+
 @analytics_group.command("rollup")
 @with_database
-@click.option("--day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+@click.option("--day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, callback=_day,
               help="The UTC day to roll up (default: yesterday). Running it again "
                    "replaces that day's rows.")
 @click.pass_context
 @_handle_errors
-def analytics_rollup(ctx: click.Context, day: Any) -> None:
+def analytics_rollup(ctx: click.Context, day: date | None) -> None:
     """Count a day's events per type, with their top products, into analytics_daily.
 
     \b
@@ -283,9 +327,9 @@ def analytics_rollup(ctx: click.Context, day: Any) -> None:
     _configure(ctx)
     with click.progressbar(length=24, label="rolling up, hour by hour",
                            file=sys.stderr) as bar:
-        rows = analytics.rollup(day.date() if day else None, on_hour=bar.update)
+        rows = analytics.rollup(day, on_hour=bar.update)
     total = sum(r["count"] for r in rows)
-    label = rows[0]["day"] if rows else (day.date().isoformat() if day else "yesterday")
+    label = rows[0]["day"] if rows else (day.isoformat() if day else "yesterday")
     click.echo(f"rolled up {total} event(s) of {label} into {len(rows)} row(s)")
 
 
@@ -441,7 +485,7 @@ def serve(ctx: click.Context, bind: str, workers: int, threads: int, timeout: in
     """
     from shop.services.migrations import migrate as run
 
-    settings = _configure(ctx)
+    settings = _configure(ctx, creates=True)
     run()  # once, here: never per worker
     system.disconnect()  # no connection, and no checkpoint under way, across the exec
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"

@@ -8,6 +8,7 @@ container or cron sets the variables.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,21 @@ def _log_level(env: dict[str, str]) -> str:
     return level
 
 
+# An origin as a browser sends it: scheme, host and an optional port; nothing else (no path,
+# no trailing slash, no wildcard), so each one is matched exactly.
+_ORIGIN = re.compile(r"https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?")
+
+
+def _origins(env: dict[str, str]) -> tuple[str, ...]:
+    origins = tuple(o.strip() for o in (env.get("SHOP_CORS_ORIGINS") or "").split(",")
+                    if o.strip())
+    for origin in origins:
+        if not _ORIGIN.fullmatch(origin):
+            raise ConfigError("SHOP_CORS_ORIGINS must list exact origins such as "
+                              f"https://shop.example.com, comma-separated; got {origin!r}")
+    return origins
+
+
 @dataclass(frozen=True)
 class Settings:
     database: Path = Path("var/shop.db")
@@ -77,6 +93,7 @@ class Settings:
     replica_url: str = field(default="", repr=False)  # may carry credentials
     smtp_url: str = field(default="", repr=False)  # may carry a password
     mail_from: str = "shop@localhost"
+    cors_origins: tuple[str, ...] = ()
 
     @property
     def is_development(self) -> bool:
@@ -126,6 +143,7 @@ class Settings:
             replica_url=env.get("SHOP_REPLICA_URL", ""),
             smtp_url=smtp_url,
             mail_from=env.get("SHOP_MAIL_FROM") or "shop@localhost",
+            cors_origins=_origins(env),
         )
 
     def with_overrides(self, overrides: dict[str, Any] | None) -> Settings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, date, datetime, timedelta
 
@@ -102,3 +103,96 @@ def test_prune_keeps_what_is_recent_and_deletes_the_rest_in_batches(client, runn
     conn = sqlite3.connect(db_path)
     assert conn.execute("SELECT count(*) FROM analytics_events").fetchone() == (1,)
     conn.close()
+
+
+# --- POST /api/events refuses a body over 8 KiB before parsing it ---------------------------
+
+EVENT = b'{"event_type": "search"}'
+
+
+def _padded(size: int, start: bytes = EVENT) -> bytes:
+    """``start`` followed by spaces up to ``size`` bytes: still the same JSON."""
+    return start + b" " * (size - len(start))
+
+
+class _CountingStream:
+    """A request body that records how much of it the app read."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.read_bytes = data, 0
+
+    def read(self, size: int = -1) -> bytes:
+        size = len(self.data) - self.read_bytes if size is None or size < 0 else size
+        chunk = self.data[self.read_bytes:self.read_bytes + size]
+        self.read_bytes += len(chunk)
+        return chunk
+
+
+def _assert_payload_too_large(r) -> None:
+    assert r.status_code == 413
+    body = r.get_json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] == "payload_too_large"
+    assert body["error"]["message"] == "the body may be at most 8192 bytes"
+
+
+def test_an_event_of_exactly_8_kib_is_accepted(client, db_path) -> None:
+    body = _padded(8192)
+    assert len(body) == 8192
+    r = client.post("/api/events", data=body, content_type="application/json")
+    assert r.status_code == 202, r.get_json()
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT count(*) FROM analytics_events").fetchone()[0] == 1
+    conn.close()
+
+
+def test_an_event_over_8_kib_is_a_413_and_nothing_is_recorded(client, db_path) -> None:
+    for body in (_padded(8193), _padded(8193, b"not json at all"), _padded(64 * 1024)):
+        # Valid JSON or not: refused for its size, before it is parsed (never a 400).
+        r = client.post("/api/events", data=body, content_type="application/json")
+        _assert_payload_too_large(r)
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT count(*) FROM analytics_events").fetchone()[0] == 0
+    conn.close()
+
+
+def _chunked_post(app, path: str, stream: _CountingStream) -> tuple[int, dict]:
+    """POST a body with no Content-Length, as a server passes on a chunked request."""
+    from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+    environ = EnvironBuilder(path=path, method="POST", content_type="application/json",
+                             headers={"Transfer-Encoding": "chunked"}).get_environ()
+    environ.pop("CONTENT_LENGTH", None)
+    environ.update({"wsgi.input": stream, "wsgi.input_terminated": True})
+    app_iter, status, _headers = run_wsgi_app(app, environ, buffered=True)
+    return int(status.split()[0]), json.loads(b"".join(app_iter))
+
+
+def test_a_chunked_event_is_read_no_further_than_8_kib_and_a_byte(app) -> None:
+    """Without a Content-Length the app reads at most 8 KiB + 1 bytes of a long body."""
+    stream = _CountingStream(_padded(1024 * 1024))
+    status, body = _chunked_post(app, "/api/events", stream)
+    assert status == 413 and body["error"] == {
+        "code": "payload_too_large", "message": "the body may be at most 8192 bytes",
+        "details": {}}
+    assert 0 < stream.read_bytes <= 8193
+    exact = _CountingStream(_padded(8192))
+    status, body = _chunked_post(app, "/api/events", exact)
+    assert status == 202, body
+    assert exact.read_bytes == 8192
+
+
+def test_other_routes_keep_the_general_limit(client) -> None:
+    """The 8 KiB limit is the events route's own: a 9 KiB sign-in body is parsed (and
+    refused for what it says, not for its size)."""
+    body = _padded(9 * 1024, b'{"email": "a@b.ie", "password": "wrong password"}')
+    r = client.post("/api/auth/login", data=body, content_type="application/json")
+    assert r.status_code == 401
+
+
+def test_the_openapi_document_states_the_events_size_limit(client) -> None:
+    doc = client.get("/api/openapi.json").get_json()
+    refused = doc["paths"]["/api/events"]["post"]["responses"]["413"]
+    assert "8192 bytes" in refused["description"]
+    assert refused["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"}

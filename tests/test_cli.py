@@ -66,7 +66,13 @@ def test_seed_demo_fills_the_catalogue_through_the_ledger_once(runner, db_path) 
     conn.close()
 
 
-def test_create_admin_rejects_a_short_password_without_a_traceback(runner) -> None:
+@pytest.fixture
+def migrated(runner, db_path):
+    assert runner.invoke(["migrate"]).exit_code == 0
+    return db_path
+
+
+def test_create_admin_rejects_a_short_password_without_a_traceback(runner, migrated) -> None:
     result = runner.invoke(["create-admin", "--email", "a@b.ie", "--password-stdin"],
                            input="short\n")
     assert result.exit_code == 1
@@ -74,7 +80,7 @@ def test_create_admin_rejects_a_short_password_without_a_traceback(runner) -> No
     assert "Traceback" not in result.output
 
 
-def test_create_admin_for_a_new_user_needs_a_password(runner) -> None:
+def test_create_admin_for_a_new_user_needs_a_password(runner, migrated) -> None:
     result = runner.invoke(["create-admin", "--email", "new@b.ie"], input="")
     assert result.exit_code == 1
     assert "needs a password" in result.output
@@ -191,3 +197,160 @@ def test_stock_verify_walks_a_large_catalogue_in_ranges(runner, db_path, monkeyp
     assert bad.exit_code == 1
     flagged = [line for line in bad.output.splitlines() if "ledger sums to" in line]
     assert [line.split()[1] for line in flagged] == ["3", "20", "46"]
+
+
+# --- safe from anywhere: a missing database is refused, user errors are one line -----------
+
+# Every command and the arguments it needs to get as far as opening the database. Commands
+# that create the database (migrate, serve, seed-demo), restore (which puts one in place)
+# and d1 export (a scratch database) are the only ones allowed to run without it.
+NEEDS_A_DATABASE = {
+    ("analytics", "prune"): [],
+    ("analytics", "rollup"): [],
+    ("backup",): ["BACKUP"],
+    ("create-admin",): ["--email", "owner@example.com", "--password-stdin"],
+    ("expire-reservations",): [],
+    ("offers", "expire"): [],
+    ("set-password",): ["--email", "owner@example.com", "--password-stdin"],
+    ("stock", "verify"): [],
+}
+MAY_RUN_WITHOUT_ONE = {("migrate",), ("serve",), ("seed-demo",), ("restore",),
+                       ("d1", "export")}
+
+
+def _one_error_line(result) -> str:
+    """The error, one line: the last on stderr (after a progress bar's label, if any)."""
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    errors = [line for line in lines if line.startswith("Error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0], result.stderr
+    return errors[0]
+
+
+def test_every_command_is_listed_as_needing_a_database_or_not() -> None:
+    leaves = {path for path, command in COMMANDS if not isinstance(command, click.Group)}
+    assert leaves == set(NEEDS_A_DATABASE) | MAY_RUN_WITHOUT_ONE
+
+
+@pytest.mark.parametrize("path", sorted(NEEDS_A_DATABASE), ids=" ".join)
+def test_a_missing_database_is_refused_with_exit_2_creating_nothing(tmp_path, path) -> None:
+    from click.testing import CliRunner
+
+    missing = tmp_path / "typo" / "shop.db"
+    args = [str(tmp_path / "b.db") if a == "BACKUP" else a for a in NEEDS_A_DATABASE[path]]
+    result = CliRunner().invoke(main, ["--database", str(missing), *path, *args],
+                                input="a long enough password\n")
+    assert result.exit_code == 2, result.output
+    line = _one_error_line(result)
+    assert str(missing) in line
+    assert "run `shop migrate` first" in line and "--database / SHOP_DATABASE" in line
+    assert list(tmp_path.iterdir()) == []  # no file, no folder
+
+
+def test_the_database_from_the_environment_is_checked_too(tmp_path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    monkeypatch.chdir(tmp_path)  # run from anywhere: a relative default must not be created
+    monkeypatch.delenv("SHOP_DATABASE", raising=False)
+    result = CliRunner().invoke(main, ["stock", "verify"])
+    assert result.exit_code == 2
+    assert "no database at var/shop.db" in _one_error_line(result)
+    monkeypatch.setenv("SHOP_DATABASE", str(tmp_path / "elsewhere.db"))
+    result = CliRunner().invoke(main, ["offers", "expire"])
+    assert result.exit_code == 2
+    assert "elsewhere.db" in _one_error_line(result)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_restore_may_put_the_database_on_a_new_disk(runner, migrated, tmp_path) -> None:
+    """Restore makes the database like migrate does: after losing the disk, the file and
+    its folder are missing and the verified copy becomes them."""
+    from click.testing import CliRunner
+
+    backup = tmp_path / "copy.db"
+    assert runner.invoke(["backup", str(backup)]).exit_code == 0
+    lost = tmp_path / "new-disk" / "shop.db"
+    restored = CliRunner().invoke(main, ["--database", str(lost), "restore", str(backup)])
+    assert restored.exit_code == 0, restored.output
+    assert f"restored {lost} from {backup}" in restored.output
+    assert _schema(lost) == _schema(migrated)
+
+
+@pytest.mark.parametrize(("setup", "args", "says", "code"), [
+    ("junk", ["stock", "verify"], "is not a SQLite database", 1),
+    ("empty", ["offers", "expire"], "run `shop migrate`", 1),
+    ("folder", ["stock", "verify"], "is a folder, not a file", 2),
+    ("folder", ["migrate"], "is a folder, not a file", 2),
+], ids=["not-sqlite", "not-migrated", "folder", "folder-migrate"])
+def test_a_file_the_shop_cannot_use_is_one_line(tmp_path, setup, args, says, code) -> None:
+    from click.testing import CliRunner
+
+    path = tmp_path / "shop.db"
+    if setup == "junk":
+        path.write_text("these are not the droids")
+    elif setup == "empty":
+        path.touch()
+    else:
+        path.mkdir()
+    result = CliRunner().invoke(main, ["--database", str(path), *args])
+    assert result.exit_code == code, result.output
+    line = _one_error_line(result)
+    assert says in line and str(path) in line
+
+
+def _schema(path) -> list[tuple]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(("args", "says", "code"), [
+    (["backup", "{db}"], "is the live database itself", 1),
+    (["backup", "{tmp}"], "is a folder", 1),
+    (["backup", "{tmp}/notes.txt/copy.db"], "is a file, not a folder", 1),
+    (["restore", "{db}"], "is the live database itself", 1),
+    (["restore", "{tmp}"], "is a folder", 1),
+    (["restore", "{tmp}/nothing.db"], "there is no backup at", 1),
+    (["restore", "{tmp}/notes.txt"], "is not a good copy", 1),
+    (["create-admin", "--email", "not an email", "--password-stdin"],
+     "is not an email address", 1),
+    (["set-password", "--email", "nobody@example.com", "--password-stdin"], "no account", 1),
+    (["analytics", "rollup", "--day", "0001-01-01"], "give a day from 1970-01-01", 2),
+    (["analytics", "rollup", "--day", "9999-12-31"], "give a day from 1970-01-01", 2),
+    (["analytics", "rollup", "--day", "yesterday"], "--day", 2),
+    (["analytics", "prune", "--days", "0"], "--days", 2),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_user_errors_are_one_line_without_a_traceback(runner, migrated, tmp_path, args, says,
+                                                      code) -> None:
+    (tmp_path / "notes.txt").write_text("not a backup")
+    before = _schema(migrated)
+    args = [a.format(db=migrated, tmp=tmp_path) for a in args]
+    result = runner.invoke(args, input="a long enough password\n")
+    assert result.exit_code == code, result.output
+    assert says in result.stderr
+    assert "Traceback" not in result.output
+    if code == 1:
+        _one_error_line(result)
+    # The live database is where it was, untouched; nothing was set aside.
+    assert _schema(migrated) == before
+    assert not list(tmp_path.glob("*before-restore*"))
+
+
+def test_a_password_that_is_not_utf8_is_one_line(runner, migrated) -> None:
+    result = runner.invoke(["create-admin", "--email", "owner@example.com", "--password-stdin"],
+                           input=b"\xff\xfe not utf-8 at all")
+    assert result.exit_code == 1
+    assert "not UTF-8" in _one_error_line(result)
+
+
+def test_a_path_the_system_refuses_is_one_line(tmp_path) -> None:
+    """An OSError on a path the user gave (here a folder under a file) names the path."""
+    from click.testing import CliRunner
+
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    out = tmp_path / "notes.txt" / "d1"
+    result = CliRunner().invoke(main, ["d1", "export", "--out", str(out)])
+    assert result.exit_code == 1
+    assert _one_error_line(result) == f"Error: {out}: Not a directory"

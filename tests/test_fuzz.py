@@ -31,6 +31,8 @@ init_database(_DATABASE)
 migrate()
 database.close()
 APP = create_app({"DATABASE": _DATABASE, "TESTING": True,
+                  # CORS on, as a shop with a separate front end runs it.
+                  "CORS_ORIGINS": ("https://shop.example.com",),
                   # Fuzzing signs in and asks for resets far more than anyone would.
                   "LOGIN_MAX_FAILURES": 10_000, "LOGIN_CLIENT_MAX_FAILURES": 10_000,
                   "LOGIN_ACCOUNT_MAX_FAILURES": 10_000, "RESET_CLIENT_MAX_REQUESTS": 10_000})

@@ -15,6 +15,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app. ``test_config`` overrides settings by name (e.g. ``{"DATABASE": p}``)."""
     from shop.api import accounts, analytics, cart, catalogue, health, selling
     from shop.api.errors import register_error_handlers
+    from shop.api.headers import register_headers
     from shop.api.logs import configure_logging
     from shop.api.routing import IdConverter
 
@@ -44,6 +45,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     configure_logging(app, settings)
     app.url_map.converters["id"] = IdConverter
     register_error_handlers(app)
+    register_headers(app, settings)
     app.register_blueprint(health.bp)
     app.register_blueprint(accounts.bp)
     app.register_blueprint(catalogue.bp)

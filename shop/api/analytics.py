@@ -16,11 +16,13 @@ from shop.services import analytics
 bp = Blueprint("analytics", __name__, url_prefix="/api")
 MAX_DAYS = 366
 DEFAULT_DAYS = 30  # API.md: from/to default to the last 30 days
+# An event is a few hundred bytes; anything much bigger is refused before it is parsed.
+MAX_EVENT_BYTES = 8 * 1024
 
 
 @route(bp, "/events", "POST", summary="Record an analytics event", status=202,
-       auth="optional", body=schemas.EventIn, response=schemas.Accepted, errors=[429],
-       headers=["X-Cart-Session"])
+       auth="optional", body=schemas.EventIn, response=schemas.Accepted, errors=[413, 429],
+       headers=["X-Cart-Session"], max_body=MAX_EVENT_BYTES)
 def record(body: schemas.EventIn) -> Any:
     user = current_user(required=False)
     session = header("X-Cart-Session")

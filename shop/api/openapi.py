@@ -97,8 +97,11 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     if spec.auth == "admin":
         errors.add(403)
     for status in sorted(errors):
+        reason = _REASONS.get(status, "Error")
+        if status == 413 and spec.max_body is not None:
+            reason += f" (the body may be at most {spec.max_body} bytes)"
         responses[str(status)] = {
-            "description": _REASONS.get(status, "Error"),
+            "description": reason,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
         }
     op["responses"] = responses

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from werkzeug.routing import IntegerConverter
 
 from shop.api.auth import current_user, require_admin
-from shop.errors import Invalid
+from shop.errors import Invalid, PayloadTooLarge
 
 
 class RequestModel(BaseModel):
@@ -73,6 +73,7 @@ class RouteSpec:
     tags: list[str]
     errors: list[int] = field(default_factory=list)
     headers: list[str] = field(default_factory=list)
+    max_body: int | None = None  # bytes; a larger body is a 413 (else SHOP_MAX_REQUEST_BYTES)
 
 
 ROUTES: list[RouteSpec] = []
@@ -150,26 +151,46 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
     return _validated(model, data)
 
 
+def _limit_body(max_body: int) -> None:
+    """Refuse a body over ``max_body`` bytes (or the app's limit, if lower) before a byte
+    of it is parsed: by its Content-Length, or, without one (chunked), by reading at most
+    one byte more than the limit."""
+    app_limit = request.max_content_length
+    limit = max_body if app_limit is None else min(app_limit, max_body)
+    message = f"the body may be at most {limit} bytes"
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(message)
+    # Werkzeug stops reading at max_content_length: a body that ends exactly at the limit
+    # is read whole, and a longer one shows its first extra byte.
+    request.max_content_length = limit + 1
+    if len(request.get_data(cache=True)) > limit:
+        raise PayloadTooLarge(message)
+
+
 def route(bp: Blueprint, path: str, method: str, *, summary: str, status: int = 200,
           body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
           response: type[BaseModel] | None = None,
           auth: str = "none", errors: list[int] | None = None,
-          headers: list[str] | None = None) -> Callable:
+          headers: list[str] | None = None, max_body: int | None = None) -> Callable:
     """Register a view on ``bp`` and describe it for the OpenAPI document.
 
     The view receives the validated body as ``body=`` when a body model is given, the
     validated query string as ``query=`` when a query model is given, and
     returns a response model instance (or a dict matching it), or ``None`` for 204.
+    ``max_body`` lowers the size limit for this route: a larger body is a 413
+    ``payload_too_large`` before a byte of it is parsed (see :func:`parse_body`).
     """
     prefix = bp.url_prefix or ""
     spec = RouteSpec(path=prefix + path, method=method.lower(), summary=summary, status=status,
                      body=body, query=query, response=response, auth=auth, tags=[bp.name],
-                     errors=errors or [], headers=headers or [])
+                     errors=errors or [], headers=headers or [], max_body=max_body)
     ROUTES.append(spec)
 
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if max_body is not None:  # before anything reads the body
+                _limit_body(max_body)
             # Who is asking comes before what they sent: no schema details for strangers.
             if auth == "user":
                 current_user()

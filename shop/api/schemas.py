@@ -9,6 +9,7 @@ from pydantic import AfterValidator, Field, PlainSerializer, StringConstraints
 
 from shop import clock
 from shop.api.routing import QueryModel, RequestModel, ResponseModel
+from shop.services.accounts import EMAIL_MAX_LENGTH, EMAIL_PATTERN
 from shop.services.holds import MAX_QUANTITY
 from shop.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
@@ -34,8 +35,8 @@ def multiline(max_length: int) -> type[str]:
 
 
 
-Email = Annotated[str, StringConstraints(min_length=3, max_length=254,
-                                         pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$")]
+Email = Annotated[str, StringConstraints(min_length=3, max_length=EMAIL_MAX_LENGTH,
+                                         pattern=EMAIL_PATTERN)]
 # Any characters: a password is hashed, never shown or stored as text.
 Password = Annotated[str, StringConstraints(min_length=10, max_length=200)]
 Name = line(200, required=True)

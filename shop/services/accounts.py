@@ -6,6 +6,7 @@ returned to the caller once and stored only as SHA-256 hashes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,8 +42,19 @@ class SignedIn:
     cart: dict[str, Any] | None = None
 
 
+# What the shop accepts as an email address (the API's schema states the same pattern).
+EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$"
+EMAIL_MAX_LENGTH = 254
+
+
 def normalize_email(email: str) -> str:
     return email.strip().lower()
+
+
+def _check_email(email: str) -> None:
+    if len(email) > EMAIL_MAX_LENGTH or not re.fullmatch(EMAIL_PATTERN, email):
+        raise Invalid(f"{email!r} is not an email address",
+                      details={"fields": {"email": "not an email address"}})
 
 
 def _check_password_rules(password: str) -> None:
@@ -290,6 +302,7 @@ def set_address(user: User, kind: str, fields: dict[str, Any]) -> Address:
 def create_admin(email: str, password: str | None, name: str = "Admin") -> tuple[User, bool]:
     """Create an admin, or promote an existing account. Returns (user, created)."""
     email = normalize_email(email)
+    _check_email(email)
     password_hash = None
     if password is not None:
         _check_password_rules(password)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from shop import clock
 from shop.db import database, disconnect_all
-from shop.errors import Conflict, StorageError
+from shop.errors import Conflict, Invalid, StorageError
 from shop.services.stock import BALANCE_PROBLEMS, HOLD_PROBLEMS
 
 
@@ -103,6 +103,12 @@ def backup(target: Path, *, on_copied: Callable[[int], None] | None = None) -> R
     """A verified copy of the live database at ``target`` (replaced if it exists).
     ``on_copied`` hears how many more bytes reached the copy, as it grows."""
     target = Path(target)
+    if target.is_dir():
+        raise Invalid(f"{target} is a folder: give the backup a file name inside it")
+    if _same_file(target, Path(database.database)):
+        raise Invalid(f"{target} is the live database itself: give the backup another name")
+    if target.parent.exists() and not target.parent.is_dir():
+        raise Invalid(f"{target.parent} is a file, not a folder")
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
@@ -120,6 +126,14 @@ def backup(target: Path, *, on_copied: Callable[[int], None] | None = None) -> R
     os.replace(partial, target)
     report.path = target
     return report
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """True when both paths name one file (however spelled, links included)."""
+    try:
+        return a.exists() and b.exists() and a.samefile(b)
+    except OSError:
+        return False
 
 
 def _in_use(path: Path) -> bool:
@@ -142,10 +156,16 @@ def _in_use(path: Path) -> bool:
 def restore(source: Path) -> tuple[Report, Path | None]:
     """Put a verified copy in place of the live database, keeping the old file aside.
     Returns the check of the copy and where the old file went (None if there was none)."""
+    live = Path(database.database)
+    if Path(source).is_dir():
+        raise Invalid(f"{source} is a folder: give the backup file inside it")
+    if not Path(source).exists():
+        raise Invalid(f"there is no backup at {source}")
+    if _same_file(Path(source), live):
+        raise Invalid(f"{source} is the live database itself: restore from a backup of it")
     report = check(Path(source))
     if report.problems:
         raise StorageError(f"{source} is not a good copy: " + "; ".join(report.problems[:5]))
-    live = Path(database.database)
     disconnect_all()
     aside = None
     if live.exists():

@@ -7,6 +7,9 @@ transaction inside a service.
 from __future__ import annotations
 
 import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import peewee
@@ -30,6 +33,34 @@ def configure(settings: Settings) -> Settings:
         raise StorageError(f"cannot use the database file {settings.database}: "
                            f"{exc.strerror or exc}") from exc
     return settings
+
+
+# What SQLite says about a file that is not a usable shop database, for a person.
+_STORAGE_MESSAGES = (
+    ("file is not a database", "is not a SQLite database"),
+    ("no such table", "has no shop tables (is it migrated? run `shop migrate`)"),
+    ("no such column", "has an older schema (run `shop migrate`)"),
+    ("unable to open database file", "cannot be opened (check the path and its permissions)"),
+    ("readonly database", "is read-only"),
+    ("disk i/o error", "cannot be read or written (disk I/O error)"),
+    ("database disk image is malformed", "is damaged (restore a backup: `shop restore`)"),
+)
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Turn a database file the shop cannot use into a :class:`StorageError` that names the
+    file and says what to do, for the CLI, which must not import the driver. Lock waits
+    are already :class:`~shop.errors.Busy`; anything else SQLite reports keeps its own
+    words, still as one line."""
+    try:
+        yield
+    except (peewee.DatabaseError, sqlite3.DatabaseError) as exc:
+        text = str(exc)
+        lowered = text.lower()
+        what = next((says for needle, says in _STORAGE_MESSAGES if needle in lowered),
+                    f"failed: {text}")
+        raise StorageError(f"the database {database.database} {what}") from exc
 
 
 def close_connection() -> None:
