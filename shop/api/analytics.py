@@ -17,7 +17,7 @@ MAX_DAYS = 366
 
 
 @route(bp, "/events", "POST", summary="Record an analytics event", status=202,
-       auth="optional", body=schemas.EventIn, response=schemas.Accepted, errors=[429],
+       auth="optional", body=schemas.EventIn, response=schemas.Accepted, errors=[404, 429],
        headers=["X-Cart-Session"])
 def record(body: schemas.EventIn) -> Any:
     user = current_user(required=False)
