@@ -483,6 +483,7 @@ def serve(ctx: click.Context, bind: str, workers: int, threads: int, timeout: in
     Example:
       shop serve --bind 127.0.0.1:8000 --workers 2 --threads 8
     """
+    from shop.api.worker import LIMIT_REQUEST_LINE
     from shop.services.migrations import migrate as run
 
     settings = _configure(ctx, creates=True)
@@ -493,7 +494,8 @@ def serve(ctx: click.Context, bind: str, workers: int, threads: int, timeout: in
     click.echo(f"serving {settings.database} on http://{bind} with {workers} worker(s) "
                f"x {threads} thread(s)")
     argv = [gunicorn, "--bind", bind, "--workers", str(workers),
-            "--worker-class", "gthread", "--threads", str(threads),
+            "--worker-class", "shop.api.worker.JsonErrorWorker", "--threads", str(threads),
+            "--limit-request-line", str(LIMIT_REQUEST_LINE),
             "--timeout", str(timeout), "--access-logfile", "-", "shop.api:create_app()"]
     if settings.replica_url:
         from shop.services import backup

@@ -176,8 +176,8 @@ def test_rows_inserted_between_page_reads_cause_no_duplicates_or_gaps(client, ow
 
 HOSTILE = ['"', '""', "'", "*", "coat*", "NEAR(wool silk)", "wool NEAR silk", "(((", ")",
            "title:wool", "-wool", "wool OR", "AND", "NOT silk", "^wool", "wool + silk",
-           "\x00", "🧥👢", "%", "_", "\\", "' OR 1=1 --", "a" * 10_240,
-           " ".join(["wool"] * 500), "ÅÄÖ", "\u202e", "{wool}", "[silk]"]
+           "\x00", "🧥👢", "%", "_", "\\", "' OR 1=1 --", "a" * 200,
+           " ".join(["wool"] * 40), "ÅÄÖ", "\u202e", "{wool}", "[silk]"]
 
 
 @pytest.mark.parametrize("q", HOSTILE, ids=range(len(HOSTILE)))

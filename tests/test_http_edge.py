@@ -8,6 +8,7 @@ import contextlib
 import http.client
 import json
 import socket
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,3 +82,86 @@ def test_a_small_chunked_body_is_read_normally(server) -> None:
     status, body = _chunked_post(server, 0)
     assert status in (400, 401), body  # read and judged: a bad login, not a size problem
     assert body["error"]["code"] in ("invalid", "unauthorized")
+
+
+# --- long URLs: the search fits, anything longer is a JSON 414 -------------------------------
+WIDE = "🧥"  # 4 bytes in UTF-8: 12 bytes once percent-encoded, the worst case per character
+
+
+def _get(base: str, target: str) -> tuple[int, str, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", _port(base), timeout=30)
+    try:
+        conn.putrequest("GET", target, skip_accept_encoding=True)
+        conn.endheaders()
+        response = conn.getresponse()
+        return (response.status, response.getheader("Content-Type", ""),
+                json.loads(response.read()))
+    finally:
+        conn.close()
+
+
+def _longest_search(q_length: int, *, cursor: bool = False, status: str = "active") -> str:
+    """/api/products with every filter at its longest, each text in 4-byte characters."""
+    query = {"category": "c" * 40, "brand": WIDE * 100, "size": WIDE * 40,
+             "condition": "like_new", "min_price_cents": "100000000",
+             "max_price_cents": "100000000", "featured": "false", "q": WIDE * q_length,
+             "sort": "price_desc", "status": status, "limit": "100"}
+    if cursor:
+        query["cursor"] = "A" * 512
+    return "/api/products?" + urllib.parse.urlencode(query, quote_via=urllib.parse.quote)
+
+
+def test_the_longest_search_fits_in_the_request_line() -> None:
+    """The arithmetic behind MAX_SEARCH_LENGTH: q and every other parameter at its longest,
+    in 4-byte characters, with the longest cursor, under gunicorn's limit, with room left."""
+    from shop.api.schemas import MAX_SEARCH_LENGTH
+    from shop.api.worker import LIMIT_REQUEST_LINE
+
+    assert MAX_SEARCH_LENGTH == 200
+    assert LIMIT_REQUEST_LINE == 8190
+    line = f"GET {_longest_search(MAX_SEARCH_LENGTH, cursor=True, status='sold_out')} HTTP/1.1"
+    assert len(line) == 4820  # bytes: the figure the limit is measured against
+    assert len(line) < LIMIT_REQUEST_LINE
+
+
+def test_a_search_of_the_longest_q_is_answered(server) -> None:
+    status, content_type, body = _get(server, _longest_search(200))
+    assert (status, content_type) == (200, "application/json"), body
+    assert body == {"items": [], "next_cursor": None}  # an empty shop: nothing matches
+
+
+def test_the_longest_cursor_too_is_read_by_the_shop(server) -> None:
+    status, _, body = _get(server, _longest_search(200, cursor=True))
+    assert status == 400  # the app read it: not a cursor this list gave out
+    assert body["error"]["details"]["fields"] == {
+        "cursor": "not a cursor of this list"}
+
+
+def test_a_q_one_character_too_long_is_a_400_naming_q(server) -> None:
+    status, content_type, body = _get(server, _longest_search(201))
+    assert (status, content_type) == (400, "application/json")
+    assert body["error"]["code"] == "invalid"
+    assert body["error"]["details"]["fields"] == {"q": "must be at most 200 characters"}
+
+
+def test_a_request_line_over_the_limit_is_a_json_414(server) -> None:
+    status, content_type, body = _get(server, "/api/products?q=" + "a" * 8200)
+    assert (status, content_type) == (414, "application/json")
+    assert body == {"error": {"code": "invalid",
+                              "message": "the URL is too long for the shop to read",
+                              "details": {"fields": {"url": "is too long"}}}}
+
+
+def test_too_many_header_fields_is_a_json_431(server) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", _port(server), timeout=30)
+    try:
+        conn.putrequest("GET", "/healthz")
+        for n in range(150):  # gunicorn reads at most 100
+            conn.putheader(f"X-Filler-{n}", "x")
+        conn.endheaders()
+        response = conn.getresponse()
+        assert response.status == 431
+        assert response.getheader("Content-Type") == "application/json"
+        assert json.loads(response.read())["error"]["code"] == "invalid"
+    finally:
+        conn.close()

@@ -21,8 +21,8 @@ MAX_EVENT_BYTES = 8 * 1024
 
 
 @route(bp, "/events", "POST", summary="Record an analytics event", status=202,
-       auth="optional", body=schemas.EventIn, response=schemas.Accepted, errors=[413, 429],
-       headers=["X-Cart-Session"], max_body=MAX_EVENT_BYTES)
+       auth="optional", body=schemas.EventIn, response=schemas.Accepted,
+       errors=[404, 413, 429], headers=["X-Cart-Session"], max_body=MAX_EVENT_BYTES)
 def record(body: schemas.EventIn) -> Any:
     user = current_user(required=False)
     session = header("X-Cart-Session")

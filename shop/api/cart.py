@@ -20,10 +20,10 @@ CART_SESSION = "X-Cart-Session"
 def _holder(*, issue: bool = False) -> tuple[Holder | None, str | None]:
     """The signed-in user, else the guest's cart session; with ``issue``, a new session
     for a guest who has none (returned second, to send back)."""
+    session = header(CART_SESSION)  # checked whenever sent, even when signed in
     user = current_user(required=False)
     if user is not None:
         return Holder(user_id=user.id), None
-    session = header(CART_SESSION)
     if session is not None:
         return Holder(session_id=session), None
     if not issue:

@@ -35,10 +35,16 @@ _HTTP_CODES = {cls.status: cls.code for cls in (
     RateLimited, Busy, Internal)}
 
 
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The shared error body. The app's answers (below) and the HTTP server's own refusals of
+    requests it cannot read (shop/api/worker.py) both come through here."""
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
 def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,
                    retry_after: int | None = None) -> Response:
-    """Build the shared error body. Every error answer of the API comes through here."""
-    response = jsonify({"error": {"code": code, "message": message, "details": details or {}}})
+    """Build the shared error response. Every error answer of the app comes through here."""
+    response = jsonify(error_body(code, message, details))
     response.status_code = status
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)

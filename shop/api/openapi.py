@@ -25,7 +25,7 @@ _ERROR_SCHEMA = {
 }
 _REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No content", 400: "Invalid input",
             401: "Not signed in", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-            409: "Conflict", 413: "Payload too large", 429: "Rate limited",
+            409: "Conflict", 413: "Payload too large", 414: "URL too long", 429: "Rate limited",
             500: "Internal error", 503: "Busy"}
 
 
@@ -70,8 +70,9 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     if spec.query is not None:
         params.extend(_query_parameters(spec.query))
     params.extend({"name": name, "in": "header", "required": False,
-                   "schema": {k: v for k, v in HEADERS[name].items() if k != "description"},
-                   "description": HEADERS[name]["description"]} for name in spec.headers)
+                   "schema": {k: HEADERS[name][k] for k in ("type", "pattern")},
+                   "description": f"{HEADERS[name]['description']} It {HEADERS[name]['rule']}."}
+                  for name in spec.headers)
     if params:
         op["parameters"] = params
     if spec.body is not None:
@@ -81,7 +82,8 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     if spec.response is not None:
         ok["content"] = {"application/json": {"schema": _ref(spec.response)}}
     responses: dict[str, Any] = {str(spec.status): ok}
-    errors = set(spec.errors) | {500}
+    # 414: any URL can be longer than the server reads (a JSON error, see shop/api/worker.py).
+    errors = set(spec.errors) | {414, 500}
     if spec.body is not None:
         errors |= {400, 413}
     if spec.query is not None or spec.headers:

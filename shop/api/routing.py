@@ -14,10 +14,12 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from decimal import Decimal
+from typing import Annotated, Any
 
 from flask import Blueprint, Response, request
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WrapValidator
+from pydantic_core import PydanticCustomError
 from werkzeug.routing import IntegerConverter
 
 from shop.api.auth import current_user, require_admin
@@ -79,11 +81,74 @@ class RouteSpec:
 ROUTES: list[RouteSpec] = []
 
 
+# --- what a refusal says ---------------------------------------------------------------------
+# Every field rule is told as a sentence, here and nowhere else: a constrained type carries
+# its own (``explained``, which also puts it in the OpenAPI document as the description);
+# the rest get one by pydantic's error type. Never a regex, never pydantic's own wording.
+_GENERIC = {
+    "missing": "is required",
+    "extra_forbidden": "is not a field of this request",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "string_type": "must be text",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "list_type": "must be a list",
+    "date_type": "must be a date like 2025-01-31",
+    "date_parsing": "must be a date like 2025-01-31",
+    "date_from_datetime_parsing": "must be a date like 2025-01-31",
+    "date_from_datetime_inexact": "must be a date like 2025-01-31",
+}
+
+
+def _sentence(err: Any) -> str:
+    """One validation error as the end of a sentence that starts with the field's name."""
+    kind, ctx = err["type"], err.get("ctx") or {}
+    if kind == "explained":
+        return str(ctx["sentence"])
+    if kind == "literal_error":
+        return f"must be one of {ctx['expected']}"
+    if kind in ("too_short", "too_long"):
+        low, high = ctx.get("min_length", 0), ctx.get("max_length")
+        return f"must have {low} to {high} entries" if high else f"must have at least {low}"
+    if kind == "string_too_long":
+        return f"must be at most {ctx['max_length']} characters"
+    if kind == "string_too_short":
+        return f"must be at least {ctx['min_length']} characters"
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        return "is out of range"
+    return _GENERIC.get(kind, "is not valid")
+
+
+def explained(annotation: Any, sentence: str) -> Any:
+    """``annotation`` whose every refusal is ``sentence`` ("must be ..."), which is also its
+    description in the OpenAPI document."""
+
+    def check(value: Any, handler: Any) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:
+            raise PydanticCustomError("explained", "{sentence}", {"sentence": sentence}) from None
+
+    return Annotated[annotation, Field(description=sentence), WrapValidator(check)]
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    # A union names the branch it tried ("metadata.size.str"); the field is what came before.
+    parts = [str(p) for p in loc if p not in ("str", "int", "float", "bool", "[key]")]
+    return ".".join(parts) or "body"
+
+
 def _field_errors(exc: ValidationError) -> dict[str, str]:
     fields: dict[str, str] = {}
     for err in exc.errors():
-        name = ".".join(str(p) for p in err["loc"]) or "body"
-        fields.setdefault(name, err["msg"])
+        fields.setdefault(_field_name(err["loc"]), _sentence(err))
     return fields
 
 
@@ -92,16 +157,23 @@ def _validated(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
         return model.model_validate(data)
     except ValidationError as exc:
         fields = _field_errors(exc)
-        names = ", ".join(sorted(fields))
-        raise Invalid(f"invalid fields: {names}", details={"fields": fields}) from None
+        if len(fields) == 1:
+            [(name, sentence)] = fields.items()
+            message = f"{name} {sentence}"
+        else:
+            message = "these fields are not valid: " + ", ".join(sorted(fields))
+        raise Invalid(message, details={"fields": fields}) from None
 
 
-# Request headers the routes read, with the rule each must follow.
+# Request headers the routes read, with the rule each must follow, told as a sentence.
 HEADERS = {
     "Idempotency-Key": {"type": "string", "pattern": r"^[\x20-\x7e]{1,255}$",
-                        "description": "Makes a retry return the first answer."},
+                        "description": "Makes a retry return the first answer.",
+                        "rule": "must be 1 to 255 printable ASCII characters"},
     "X-Cart-Session": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{16,64}$",
-                       "description": "A guest's cart id, issued by the first cart call."},
+                       "description": "A guest's cart id, issued by the first cart call.",
+                       "rule": "must be the cart session id the shop issued: 16 to 64 letters, "
+                               "digits, hyphens or underscores"},
 }
 
 
@@ -113,14 +185,28 @@ def header(name: str) -> str | None:
         return None
     pattern = HEADERS[name]["pattern"]
     if not re.fullmatch(pattern, value):
-        raise Invalid(f"the {name} header is not valid",
-                      details={"fields": {name: "does not match " + pattern}})
+        rule = HEADERS[name]["rule"]
+        raise Invalid(f"the {name} header {rule}", details={"fields": {name: rule}})
     return value
 
 
 def parse_query(model: type[BaseModel]) -> BaseModel:
     """The query string validated into ``model``; 400 ``invalid`` naming the parameter."""
     return _validated(model, request.args.to_dict(flat=True))
+
+
+def _json_number(text: str) -> int | float:
+    """A JSON number with a fraction part or exponent. JSON has one kind of number and JSON
+    Schema calls 22.0 (or 2.2e1) an integer, so one with nothing after the point is read as
+    the whole number it is, exactly; fields typed integer then accept it, as documented."""
+    value = float(text)
+    if value.is_integer() and abs(value) <= 2**64:  # bounded: no int() of 1e999999
+        return int(Decimal(text))
+    return value
+
+
+def _not_json(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")  # NaN, Infinity: Python reads them, JSON has none
 
 
 def parse_body(model: type[BaseModel]) -> BaseModel:
@@ -138,16 +224,16 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
     data: Any = {}
     if raw:
         try:
-            data = json.loads(raw)
+            data = json.loads(raw, parse_float=_json_number, parse_constant=_not_json)
         except RecursionError:  # absurdly deep nesting: still just bad input
             raise Invalid("the body is nested too deeply",
-                          details={"fields": {"body": "too deep"}}) from None
+                          details={"fields": {"body": "is nested too deeply"}}) from None
         except ValueError:  # not UTF-8, or not JSON
             raise Invalid("the body must be JSON",
-                          details={"fields": {"body": "not JSON"}}) from None
+                          details={"fields": {"body": "must be JSON"}}) from None
     if not isinstance(data, dict):
         raise Invalid("the body must be a JSON object",
-                      details={"fields": {"body": "not an object"}})
+                      details={"fields": {"body": "must be a JSON object"}})
     return _validated(model, data)
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, PlainSerializer, StringConstraints
+from pydantic import AfterValidator, ConfigDict, Field, PlainSerializer, StringConstraints
 
 from shop import clock
-from shop.api.routing import QueryModel, RequestModel, ResponseModel
-from shop.services.accounts import EMAIL_MAX_LENGTH, EMAIL_PATTERN
+from shop.api.routing import QueryModel, RequestModel, ResponseModel, explained
+from shop.services.accounts import EMAIL_MAX_LENGTH, EMAIL_PATTERN, WHITE_SPACE
 from shop.services.holds import MAX_QUANTITY
 from shop.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
@@ -20,25 +20,39 @@ UtcTime = Annotated[datetime, PlainSerializer(clock.to_text, return_type=str, wh
 # rule that validation applies; nothing is stripped before lengths are checked.
 _LINE = r"[^\x00-\x1f\x7f]"
 _MULTILINE = r"[^\x00-\x08\x0b-\x1f\x7f]"  # tab and newline allowed
+# Spaces spelled out, never \s: the document's regexes are ECMA-262 (JSON Schema), which reads
+# \s differently from the regex engine pydantic validates with (U+0085, U+FEFF...).
+_SPACES = WHITE_SPACE
+_VISIBLE = rf"[^{_SPACES}\x00-\x1f\x7f]"
 
 
 def line(max_length: int, *, required: bool = False) -> type[str]:
     """One line of text, no control characters; ``required``: at least one non-space."""
-    pattern = rf"^{_LINE}*[^\s\x00-\x1f\x7f]{_LINE}*$" if required else rf"^{_LINE}*$"
-    return Annotated[str, StringConstraints(  # type: ignore[return-value]
-        min_length=1 if required else 0, max_length=max_length, pattern=pattern)]
+    pattern = rf"^{_LINE}*{_VISIBLE}{_LINE}*$" if required else rf"^{_LINE}*$"
+    sentence = (f"must be 1 to {max_length} characters on one line, not all spaces, "
+                "without control characters" if required else
+                f"must be up to {max_length} characters on one line, without control characters")
+    return explained(Annotated[str, StringConstraints(
+        min_length=1 if required else 0, max_length=max_length, pattern=pattern)], sentence)
 
 
 def multiline(max_length: int) -> type[str]:
-    return Annotated[str, StringConstraints(  # type: ignore[return-value]
-        max_length=max_length, pattern=rf"^{_MULTILINE}*$")]
+    return explained(Annotated[str, StringConstraints(max_length=max_length,
+                                                      pattern=rf"^{_MULTILINE}*$")],
+                     f"must be up to {max_length} characters; tabs and new lines are allowed, "
+                     "other control characters are not")
 
 
+def whole(low: int, high: int, what: str = "a whole number") -> type[int]:
+    return explained(Annotated[int, Field(ge=low, le=high)], f"must be {what} from {low} to {high}")
 
-Email = Annotated[str, StringConstraints(min_length=3, max_length=EMAIL_MAX_LENGTH,
-                                         pattern=EMAIL_PATTERN)]
+
+Email = explained(Annotated[str, StringConstraints(
+    min_length=3, max_length=EMAIL_MAX_LENGTH, pattern=EMAIL_PATTERN)],
+    f"must be an email address like name@example.com, up to {EMAIL_MAX_LENGTH} characters")
 # Any characters: a password is hashed, never shown or stored as text.
-Password = Annotated[str, StringConstraints(min_length=10, max_length=200)]
+Password = explained(Annotated[str, StringConstraints(min_length=10, max_length=200)],
+                     "must be 10 to 200 characters")
 Name = line(200, required=True)
 
 
@@ -50,7 +64,8 @@ class RegisterIn(RequestModel):
 
 class LoginIn(RequestModel):
     email: Email
-    password: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    password: explained(Annotated[str, StringConstraints(min_length=1, max_length=200)],
+                        "must be 1 to 200 characters")
 
 
 class PasswordResetIn(RequestModel):
@@ -58,7 +73,9 @@ class PasswordResetIn(RequestModel):
 
 
 class PasswordResetConfirmIn(RequestModel):
-    token: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{10,200}$")]
+    token: explained(Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{10,200}$")],
+                     "must be the code from the reset mail: 10 to 200 letters, digits, "
+                     "hyphens or underscores")
     password: Password
 
 
@@ -68,8 +85,11 @@ class AddressIn(RequestModel):
     line2: line(200) | None = None
     city: line(100, required=True)
     county: line(200) | None = None
-    eircode: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9 ]{1,10}$")] | None = None
-    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = "IE"
+    eircode: explained(Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9 ]{1,10}$")],
+                       "must be an Eircode like D02 X285: 1 to 10 letters, digits and spaces"
+                       ) | None = None
+    country: explained(Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")],
+                       "must be a two-letter country code in capitals, like IE") = "IE"
 
 
 class AddressOut(ResponseModel):
@@ -117,13 +137,21 @@ class HealthOut(ResponseModel):
     database: Literal["ok", "error"]
 
 
-Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,40}$")]
-Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+Slug = explained(Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,40}$")],
+                 "must be a lowercase slug of letters, digits and hyphens, up to 40 characters")
+Sku = explained(Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")],
+                "must be 1 to 64 letters, digits, dots, underscores or hyphens, starting with "
+                "a letter or digit")
 Condition = Literal["new", "like_new", "good", "fair"]
 ProductStatus = Literal["draft", "active", "sold_out", "archived"]
-PriceCents = Annotated[int, Field(ge=1, le=100_000_000)]
-Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT)]
-Cursor = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+PriceCents = whole(1, 100_000_000, "a whole number of cents")
+Limit = whole(1, MAX_LIMIT)
+# Opaque: only a next_cursor the same list gave out is one; any other text is a 400 naming it.
+Cursor = explained(Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,512}$")],
+                   "must be the next_cursor of the page before, as it was given")
+# Short enough that a search with every filter at its longest fits in one request line
+# (shop.api.worker.LIMIT_REQUEST_LINE): see tests/test_http_edge.py.
+MAX_SEARCH_LENGTH = 200
 
 
 class ImageOut(ResponseModel):
@@ -166,11 +194,12 @@ class ProductListQuery(QueryModel):
     brand: line(100) | None = None
     size: line(40) | None = None
     condition: Condition | None = None
-    min_price_cents: Annotated[int, Field(ge=0, le=100_000_000)] | None = None
-    max_price_cents: Annotated[int, Field(ge=0, le=100_000_000)] | None = None
+    min_price_cents: whole(0, 100_000_000, "a whole number of cents") | None = None
+    max_price_cents: whole(0, 100_000_000, "a whole number of cents") | None = None
     featured: bool | None = None
     # Any text: it is turned into search terms, never passed to FTS5 as query syntax.
-    q: Annotated[str, StringConstraints(max_length=10_240)] | None = None
+    q: explained(Annotated[str, StringConstraints(max_length=MAX_SEARCH_LENGTH)],
+                 f"must be at most {MAX_SEARCH_LENGTH} characters") | None = None
     sort: Literal["newest", "price_asc", "price_desc"] | None = None
     status: ProductStatus | None = Field(
         default=None, description="Admins only; everyone else sees active products.")
@@ -194,6 +223,8 @@ class ProductCreateIn(RequestModel):
 class ProductPatchIn(RequestModel):
     """Only the fields sent change; null is not a value for any of them."""
 
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})  # the view says so too
+
     sku: Sku = None  # type: ignore[assignment]
     title: line(200, required=True) = None  # type: ignore[assignment]
     description: multiline(5000) = None  # type: ignore[assignment]
@@ -207,8 +238,15 @@ class ProductPatchIn(RequestModel):
 
 
 class ImageIn(RequestModel):
-    cloudflare_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:/-]{1,200}$")]
-    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s\x00-\x1f\x7f]{1,1990}$")]
+    cloudflare_id: explained(Annotated[str, StringConstraints(
+        pattern=r"^[A-Za-z0-9._:/-]{1,200}$")],
+        "must be 1 to 200 letters, digits, dots, underscores, colons, slashes or hyphens")
+    # A host name (no user part, no IPv6 literal) and an optional port, then any path.
+    url: explained(Annotated[str, StringConstraints(
+        max_length=2000,
+        pattern=rf"^https?://[A-Za-z0-9.-]{{1,253}}(:[0-9]{{1,5}})?(/{_VISIBLE}*)?$")],
+        "must be an http or https URL like https://images.example.com/a.jpg, up to 2000 "
+        "characters, without spaces")
     variants: Annotated[list[Slug], Field(max_length=20)] = Field(default_factory=list)
 
 
@@ -216,8 +254,17 @@ class ImageWrapper(ResponseModel):
     image: ImageOut
 
 
+def _not_zero(value: int) -> int:
+    if value == 0:
+        raise ValueError("zero")  # told as the field's sentence
+    return value
+
+
 class StockChangeIn(RequestModel):
-    qty_change: Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
+    qty_change: explained(Annotated[int, Field(ge=-1_000_000, le=1_000_000,
+                                               json_schema_extra={"not": {"const": 0}}),
+                                    AfterValidator(_not_zero)],
+                          "must be a whole number from -1000000 to 1000000, not 0")
     reason: Literal["restock", "adjustment", "return"]
     note: multiline(500) | None = None
 
@@ -251,11 +298,12 @@ class PageQuery(QueryModel):
 
 
 # --- cart, checkout and orders --------------------------------------------------------------
-Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+Id = explained(Annotated[int, Field(ge=1, le=2**63 - 1)],
+               "must be an id, a whole number of at least 1")
 OrderStatus = Literal["pending", "paid", "shipped", "delivered", "cancelled"]
 class HoldIn(RequestModel):
     product_id: Id
-    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)] = 1
+    quantity: whole(1, MAX_QUANTITY) = 1
 
 
 class ReservationOut(ResponseModel):
@@ -358,7 +406,7 @@ class OrderStatusIn(RequestModel):
 
 class ReturnLineIn(RequestModel):
     product_id: Id
-    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+    quantity: whole(1, MAX_QUANTITY)
 
 
 class ReturnIn(RequestModel):
@@ -377,7 +425,7 @@ OrderOut.model_rebuild()
 # --- selling --------------------------------------------------------------------------------
 SubmissionStatus = Literal["pending", "reviewing", "approved", "rejected", "withdrawn"]
 OfferStatus = Literal["no_offer", "offer_sent", "countered", "accepted", "rejected", "expired"]
-Money = Annotated[int, Field(ge=0, le=100_000_000)]
+Money = whole(0, 100_000_000, "a whole number of cents")
 
 
 class SellItemIn(RequestModel):
@@ -475,7 +523,8 @@ class OfferIn(RequestModel):
 
 class RespondIn(RequestModel):
     response: Literal["accept", "reject", "counter"]
-    counter_price_cents: Money | None = None
+    counter_price_cents: Money | None = Field(
+        default=None, description="Required when the response is counter.")
     message: multiline(2000) = ""
 
 
@@ -486,7 +535,8 @@ class PayoutIn(RequestModel):
 # --- audit -----------------------------------------------------------------------------------
 class AuditQuery(QueryModel):
     entity_type: Literal["product", "order", "submission"] | None = None
-    entity_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,64}$")] | None = None
+    entity_id: explained(Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,64}$")],
+                         "must be 1 to 64 letters, digits or hyphens") | None = None
     limit: Limit = DEFAULT_LIMIT
     cursor: Cursor | None = None
 
@@ -510,8 +560,16 @@ class AuditPage(ResponseModel):
 # --- analytics -------------------------------------------------------------------------------
 EventType = Literal["page_view", "product_view", "search", "add_to_cart", "remove_from_cart",
                     "checkout_started", "sell_started"]
-Scalar = Annotated[str, StringConstraints(max_length=200, pattern=rf"^{_LINE}*$")] | int | \
-    float | bool | None
+Scalar = explained(Annotated[str, StringConstraints(max_length=200, pattern=rf"^{_LINE}*$")] | int
+                   | float | bool | None,
+                   "must be up to 200 characters on one line, a number, true, false or null")
+
+
+def _only_pattern_keys(schema: dict) -> None:
+    schema["additionalProperties"] = False
+
+
+_PATTERN_KEYS_ONLY = Field(json_schema_extra=_only_pattern_keys)
 
 
 class EventIn(RequestModel):
@@ -520,8 +578,12 @@ class EventIn(RequestModel):
     event_type: EventType
     product_id: Id | None = None
     path: line(500) | None = None
-    metadata: Annotated[dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,40}$")],
-                             Scalar], Field(max_length=20)] | None = None
+    metadata: Annotated[dict[explained(Annotated[str, StringConstraints(
+        pattern=r"^[a-z0-9_]{1,40}$")], "must be 1 to 40 lowercase letters, digits or underscores"),
+                             Scalar], Field(max_length=20),
+                        # pydantic states the key rule as patternProperties, which would let
+                        # any other key through; the document says what validation does.
+                        _PATTERN_KEYS_ONLY] | None = None
 
 
 def _day(text: str) -> date:

@@ -43,7 +43,9 @@ class SignedIn:
 
 
 # What the shop accepts as an email address (the API's schema states the same pattern).
-EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$"
+# White space spelled out: JSON Schema's regex dialect and Python's disagree on what \s is.
+WHITE_SPACE = r" \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+EMAIL_PATTERN = rf"^[^@{WHITE_SPACE}\x00-\x1f\x7f]+@[^@{WHITE_SPACE}\x00-\x1f\x7f]+$"
 EMAIL_MAX_LENGTH = 254
 
 

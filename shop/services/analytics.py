@@ -20,7 +20,7 @@ import peewee
 from shop import clock
 from shop.config import get_settings
 from shop.db import database, write_transaction
-from shop.errors import RateLimited
+from shop.errors import NotFound, RateLimited
 from shop.models import (
     AnalyticsDaily,
     AnalyticsEvent,
@@ -54,6 +54,12 @@ def record_event(event_type: str, *, client: str, user_id: int | None = None,
                .order_by(AnalyticsEvent.created_at.desc()).offset(limit - 1).limit(1).scalar())
         if nth is not None:
             raise RateLimited("too many events; slow down", retry_after=60)
+        # A body naming something that does not exist is a 404 naming the field, as a cart
+        # hold of an unknown product is: the request is well formed, its target is missing.
+        if product_id is not None and not database.execute_sql(
+                "SELECT 1 FROM products WHERE id = ?", (product_id,)).fetchone():
+            raise NotFound("no such product",
+                           details={"fields": {"product_id": "names no product"}})
         AnalyticsEvent.create(event_type=event_type, user=user_id, session_id=session_id,
                               product=product_id, path=path, metadata=metadata,
                               client=client, created_at=now)
