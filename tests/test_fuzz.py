@@ -57,7 +57,8 @@ BUSINESS_REFUSALS: dict[tuple[str, str], set[str]] = {
     **{("GET", path): {"cursor"} for path in _LISTS},  # not a next_cursor of this list
     ("GET", "/api/admin/analytics/daily"): {"from", "to"},  # over 366 days, or reversed
     ("POST", "/api/auth/password-reset/confirm"): {"token"},  # no live reset code
-    ("POST", "/api/checkout"): {"cart", "delivery_address"},  # empty; nowhere to deliver
+    # An empty cart; nowhere to deliver; a guest (X-Cart-Session) without an email.
+    ("POST", "/api/checkout"): {"cart", "delivery_address", "email"},
     ("POST", "/api/offers/{batch_id}/respond"): {"counter_price_cents"},  # counter, no price
     ("POST", "/api/admin/products/{product_id}/stock"): {"qty_change", "note"},  # sign; note
 }

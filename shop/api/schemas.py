@@ -385,8 +385,10 @@ class CheckoutOut(ResponseModel):
 
 
 class OrderTokenQuery(QueryModel):
-    token: Annotated[str, StringConstraints(min_length=16, max_length=128,
-                                            pattern=r"^[A-Za-z0-9_-]+$")] | None = None
+    token: explained(Annotated[str, StringConstraints(min_length=16, max_length=128,
+                                                      pattern=r"^[A-Za-z0-9_-]+$")],
+                     "must be the order token the checkout gave, 16 to 128 letters, digits, "
+                     "hyphens or underscores") | None = None
 
 
 class OrderPage(ResponseModel):
@@ -592,8 +594,9 @@ def _day(text: str) -> date:
 
 # A calendar day written YYYY-MM-DD, and nothing else (pydantic's lax `date` would also
 # take a number of seconds since 1970 from a query string).
-Day = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"),
-                AfterValidator(_day)]
+Day = explained(Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"),
+                          AfterValidator(_day)],
+                "must be a day written like 2026-03-31")
 
 
 class DailyQuery(QueryModel):
