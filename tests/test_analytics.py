@@ -32,8 +32,9 @@ def test_events_are_validated_small_and_limited_per_client(client, db_path) -> N
         r = client.post("/api/events", json={"event_type": "search", **bad})
         assert r.status_code == 400, bad
         assert any(k.startswith(field) for k in r.get_json()["error"]["details"]["fields"])
-    unknown = _event(client, product_id=999_999)
-    assert unknown.status_code == 400
+    unknown = _event(client, product_id=999_999)  # like a cart hold of an unknown product
+    assert unknown.status_code == 404
+    assert unknown.get_json()["error"]["code"] == "not_found"
     conn = sqlite3.connect(db_path)
     assert conn.execute("SELECT count(*), client FROM analytics_events").fetchone() == \
         (1, "198.51.100.1")

@@ -120,6 +120,16 @@ RULES = [
      "SELECT count(*) AS n FROM order_items"),
     ("direct stock update", "UPDATE products SET stock_quantity = 50 WHERE id = 1",
      "only through stock_moves", "SELECT stock_quantity AS n FROM products WHERE id = 1"),
+    # SQLite fires no DELETE trigger for a REPLACE (recursive_triggers off), on D1 too.
+    ("a ledger row replaced and re-targeted",
+     "INSERT OR REPLACE INTO stock_moves (id, product_id, qty_change, reason, created_at) "
+     "VALUES (1, 2, 1, 'restock', 'x')", "stock_moves is append-only",
+     "SELECT group_concat(id || ':' || product_id || ':' || qty_change) AS n FROM stock_moves"),
+    ("a negotiation event replaced",
+     "REPLACE INTO offer_events (id, submission_id, actor, action, amount_cents, message, "
+     "created_at) VALUES (1, 1, 'seller', 'accept', 1, 'mine', 'x')",
+     "offer_events is append-only",
+     "SELECT group_concat(id || ':' || action || ':' || actor) AS n FROM offer_events"),
     ("stock replayed with an old move",
      "UPDATE products SET stock_quantity = stock_quantity + 5, ledger_head = 1 WHERE id = 1",
      "only through stock_moves",
