@@ -5,6 +5,7 @@ Codes are stable snake_case strings that clients may branch on; messages are for
 
 from __future__ import annotations
 
+import errno
 import re
 from typing import Any
 
@@ -78,9 +79,74 @@ class Busy(ShopError):
 
 
 class StorageError(ShopError):
-    """The database file cannot be used (unreadable, not a database, no such folder)."""
+    """The database file cannot be used: an I/O error, a damaged or unreadable file, no
+    such folder. The shop answers 503 with Retry-After and recovers by itself once the
+    file can be used again."""
 
-    code, status = "storage", 503
+    code, status = "storage_error", 503
+
+
+class StorageFull(StorageError):
+    """The disk (or SQLite's page limit) is full: nothing can be written until space
+    comes back; reads go on."""
+
+    code = "storage_full"
+
+
+class ReadOnly(StorageError):
+    """The database, its WAL or its shared-memory file, or their folder, cannot be
+    written (a read-only mount, wrong ownership); reads go on."""
+
+    code = "read_only"
+
+
+# SQLite's primary result codes (sqlite3.h) for the storage faults above.
+SQLITE_READONLY, SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_FULL = 8, 10, 11, 13
+SQLITE_CANTOPEN, SQLITE_NOTADB = 14, 26
+_FAULTS: dict[int, tuple[type[StorageError], str]] = {
+    SQLITE_FULL: (StorageFull, "the disk is full: the shop cannot save anything just now"),
+    SQLITE_READONLY: (ReadOnly, "the shop's files are read-only just now"),
+    SQLITE_IOERR: (StorageError, "the shop cannot read or write its database just now"),
+    SQLITE_CORRUPT: (StorageError, "the shop's database is damaged"),
+    SQLITE_NOTADB: (StorageError, "the shop's database file is not a database"),
+    SQLITE_CANTOPEN: (StorageError, "the shop cannot open its database just now"),
+}
+_OS_FAULTS: dict[int, tuple[type[StorageError], str]] = {
+    errno.ENOSPC: _FAULTS[SQLITE_FULL],
+    errno.EDQUOT: _FAULTS[SQLITE_FULL],
+    errno.EROFS: _FAULTS[SQLITE_READONLY],
+    errno.EACCES: _FAULTS[SQLITE_READONLY],
+    errno.EPERM: _FAULTS[SQLITE_READONLY],
+    errno.EIO: _FAULTS[SQLITE_IOERR],
+}
+
+
+def storage_fault(exc: BaseException) -> StorageError | None:
+    """The storage fault behind a database or OS error, or None when it is none.
+
+    Decided by SQLite's result code (``sqlite_errorcode``, whose low byte is the primary
+    code: SQLITE_IOERR_WRITE is an SQLITE_IOERR) or the OS errno, never by the message.
+    Peewee wraps the driver's exception as its first argument; both are looked at.
+    """
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        code = getattr(current, "sqlite_errorcode", None)
+        if isinstance(code, int) and (code & 0xFF) in _FAULTS:
+            kind, message = _FAULTS[code & 0xFF]
+            return kind(message, retry_after=5,
+                        details={"reason": getattr(current, "sqlite_errorname", "")})
+        if isinstance(current, OSError) and current.errno in _OS_FAULTS:
+            kind, message = _OS_FAULTS[current.errno]
+            return kind(message, retry_after=5,
+                        details={"reason": errno.errorcode.get(current.errno, "")})
+        todo.extend(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
+        todo.extend((current.__cause__, current.__context__))
+    return None
 
 
 class Internal(ShopError):
