@@ -12,6 +12,7 @@ parses every table, index and trigger on first use), more than a catalogue page'
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
@@ -24,8 +25,9 @@ import peewee
 from playhouse.pool import PooledSqliteDatabase
 
 from shop.checkpoints import Checkpointer
-from shop.errors import Busy, refused
+from shop.errors import Busy, StorageError, refused, storage_fault
 
+log = logging.getLogger(__name__)
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 # A pooled connection is replaced after this long, so none lives for ever.
 POOL_STALE_SECONDS = 300
@@ -137,29 +139,105 @@ def write_transaction() -> Iterator[None]:
     locked" on the lock upgrade, whatever the busy timeout; IMMEDIATE waits up to the
     busy timeout instead. A lock held longer than that becomes :class:`Busy` (HTTP 503
     with Retry-After), never a 500; a row the schema refuses becomes a 4xx naming the
-    field (:func:`shop.errors.refused`). Nested calls become savepoints.
+    field (:func:`shop.errors.refused`); a full disk, read-only files or an I/O error
+    become their :class:`~shop.errors.StorageError` (503), and the connection that met
+    one is dropped, never handed to the next request (see :func:`recover`). Nested calls
+    become savepoints.
     """
     deadline = time.monotonic() + _busy_timeout_ms / 1000
     if not _process_writer.acquire(timeout=_busy_timeout_ms / 1000):
         raise Busy("the shop is busy; try again in a moment", retry_after=1)
     fd = None
+    outermost = not database.in_transaction()
     try:
-        if not database.in_transaction():  # the outermost call takes the file lock
+        if outermost:  # the outermost call takes the file lock
             fd = _lock_writer_file(deadline)
         with database.atomic("IMMEDIATE"):
             yield
     except (peewee.IntegrityError, sqlite3.IntegrityError) as exc:
         raise refused(str(exc)) from exc
-    except (peewee.OperationalError, sqlite3.OperationalError) as exc:
+    except (peewee.DatabaseError, sqlite3.DatabaseError, OSError) as exc:
         if _is_lock_error(exc):
             raise Busy("the shop is busy; try again in a moment", retry_after=1) from exc
+        fault = recover(exc) if outermost else storage_fault(exc)
+        if fault is not None:
+            raise fault from exc
         raise
+    else:
+        if outermost:
+            faults.cleared()
     finally:
         if fd is not None:
             fcntl.flock(fd, fcntl.LOCK_UN)
         _process_writer.release()
         if fd is not None:  # the outermost transaction ended, and no lock is held now
             checkpointer.committed(database.database)
+
+
+class Faults:
+    """The storage fault this process is living through, told to the operator once per
+    episode (not once per request), with the time it was last seen for /healthz."""
+
+    SENTENCES = {
+        "storage_full": "the disk holding {path} is full: the shop refuses writes (503 "
+                        "storage_full) and goes on serving reads until space is freed; it "
+                        "recovers by itself",
+        "read_only": "the database {path}, its -wal or -shm file, or its folder cannot be "
+                     "written (a read-only mount, or files owned by another user): the shop "
+                     "refuses writes (503 read_only) until they can be; it recovers by itself",
+        "storage_error": "SQLite reports an I/O error or a damaged file at {path}: the shop "
+                         "answers 503 storage_error; run `shop stock verify`, and if it "
+                         "reports damage, `shop restore`",
+    }
+
+    def __init__(self) -> None:
+        self.code: str | None = None
+        self.last_seen = 0.0
+
+    def seen(self, fault: StorageError) -> None:
+        self.last_seen = time.monotonic()
+        if self.code != fault.code:
+            self.code = fault.code
+            log.error(self.SENTENCES.get(fault.code, self.SENTENCES["storage_error"])
+                      .format(path=database.database))
+
+    def cleared(self) -> None:
+        if self.code is not None:
+            log.warning("the database %s takes writes again (after %s)", database.database,
+                        self.code)
+            self.code = None
+
+    def recent(self, within: float) -> str | None:
+        """The fault of the open episode if seen in the last ``within`` seconds."""
+        if self.code is not None and time.monotonic() - self.last_seen <= within:
+            return self.code
+        return None
+
+
+faults = Faults()
+
+
+def recover(exc: BaseException) -> StorageError | None:
+    """After a database error outside any transaction: drop this thread's connection (a
+    connection that failed mid-write may be left in a state no later request should
+    inherit: it is closed, never returned to the pool), and return the storage fault the
+    error stands for, told to the operator once per episode; None if it is none."""
+    fault = storage_fault(exc)
+    if fault is not None:
+        faults.seen(fault)
+    discard_connection()
+    return fault
+
+
+def discard_connection() -> None:
+    """Close this thread's connection for good, not back to the pool (outside any
+    transaction). Closing a broken connection may fail too: its state is dropped anyway."""
+    if database.database is None or database.in_transaction():
+        return
+    try:
+        database.manual_close()
+    except (peewee.DatabaseError, sqlite3.DatabaseError):
+        database._state.reset()
 
 
 def foreign_key_problems() -> list[tuple]:

@@ -87,8 +87,9 @@ def test_healthz_reports_a_broken_database_as_503(app, db_path) -> None:
     db_path.unlink()
     db_path.mkdir()  # the database path is now a folder: SQLite cannot open it
     r = app.test_client().get("/healthz")
-    assert r.status_code == 503
-    assert r.get_json()["error"]["details"] == {"database": "error"}
+    assert r.status_code == 503 and r.headers["Retry-After"] == "5"
+    assert r.get_json()["error"]["code"] == "storage_error"
+    assert r.get_json()["error"]["details"] == {"database": "storage_error"}
 
 
 def test_every_request_has_an_id_and_json_logs_carry_it(db_path, capsys) -> None:

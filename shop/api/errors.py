@@ -26,6 +26,7 @@ from shop.errors import (
     ShopError,
     Unauthorized,
 )
+from shop.services import system
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,9 @@ def _http_error(exc: HTTPException) -> Response:
 
 
 def _unexpected(exc: Exception) -> Response:
+    fault = system.after_error(exc)
+    if fault is not None:  # told to the operator once per episode, not per request
+        return _shop_error(fault)
     log.exception("unhandled error", exc_info=exc)
     return error_response(Internal.status, Internal.code, "something went wrong on our side")
 

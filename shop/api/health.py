@@ -18,10 +18,18 @@ bp = Blueprint("health", __name__)
 @route(bp, "/healthz", "GET", summary="Liveness and database check",
        response=schemas.HealthOut, errors=[503])
 def healthz() -> Any:
-    if not system.database_ok():
-        return error_response(503, "busy", "the database is not answering",
-                              {"database": "error"}, retry_after=5)
+    problem = system.storage_health()
+    if problem is not None:
+        return error_response(503, problem, HEALTH_MESSAGES[problem],
+                              {"database": problem}, retry_after=5)
     return {"status": "ok", "database": "ok"}
+
+
+HEALTH_MESSAGES = {
+    "storage_full": "the disk is full: the shop cannot save anything",
+    "read_only": "the shop's files are read-only",
+    "storage_error": "the database cannot be used",
+}
 
 
 @route(bp, "/api/openapi.json", "GET", summary="This OpenAPI document")

@@ -7,6 +7,7 @@ transaction inside a service.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,8 +16,15 @@ from pathlib import Path
 import peewee
 
 from shop.config import Settings, set_settings
-from shop.db import busy_timeout_pragma, database, disconnect_all, init_database
-from shop.errors import StorageError
+from shop.db import (
+    busy_timeout_pragma,
+    database,
+    disconnect_all,
+    faults,
+    init_database,
+    recover,
+)
+from shop.errors import ShopError, StorageError, storage_fault
 
 log = logging.getLogger(__name__)
 
@@ -106,15 +114,45 @@ def refresh_statistics(*, full: bool = False) -> None:
     database.execute_sql("ANALYZE" if full else "PRAGMA optimize")
 
 
-def database_ok() -> bool:
-    """True when the database file is there and answers a trivial query (for /healthz).
-    The file is looked at too: a pooled connection keeps working on a deleted file."""
-    if not Path(database.database).is_file():
-        log.error("database file %s is missing", database.database)
-        return False
+# Below this much free space the disk counts as full: a checkout's commit needs a few
+# pages, a checkpoint more.
+MIN_FREE_BYTES = 1 << 20
+# A fault seen this recently still shows on /healthz (an I/O error that no probe below
+# can see, or SQLite's own page limit).
+FAULT_MEMORY_SECONDS = 5.0
+
+
+def storage_health() -> str | None:
+    """What keeps the shop from working now, for /healthz: ``storage_full``,
+    ``read_only`` or ``storage_error``; None when it can read and write. It looks, and
+    never writes: the file answers a query; the file, its -wal and -shm and its folder
+    can be written (access(2) says EROFS on a read-only mount, even to root); the disk
+    has MIN_FREE_BYTES free; and no fault was met in the last few seconds. Each of these
+    clears by itself when the fault does."""
+    path = Path(database.database)
+    if not path.is_file():  # a pooled connection keeps working on a deleted file
+        log.error("database file %s is missing", path)
+        return "storage_error"
     try:
         database.execute_sql("SELECT 1").fetchone()
-    except peewee.DatabaseError:
-        log.exception("database health check failed")
-        return False
-    return True
+    except (peewee.DatabaseError, sqlite3.DatabaseError) as exc:
+        fault = recover(exc)
+        return fault.code if fault is not None else "storage_error"
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), path.parent):
+        if candidate.exists() and not os.access(candidate, os.W_OK):
+            return "read_only"
+    disk = os.statvfs(path.parent)
+    if disk.f_flag & os.ST_RDONLY:
+        return "read_only"
+    if disk.f_bavail * disk.f_frsize < MIN_FREE_BYTES:
+        return "storage_full"
+    return faults.recent(FAULT_MEMORY_SECONDS)
+
+
+def after_error(exc: BaseException) -> ShopError | None:
+    """An exception a request did not expect: if the database raised it, drop the
+    connection (never back to the pool) and return the storage fault it stands for, to
+    answer 503 instead of 500; None otherwise."""
+    if isinstance(exc, peewee.DatabaseError | sqlite3.DatabaseError | OSError):
+        return recover(exc)
+    return storage_fault(exc)
