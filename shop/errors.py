@@ -100,6 +100,11 @@ class ReadOnly(StorageError):
     code = "read_only"
 
 
+class Damaged(StorageError):
+    """The database file is damaged (SQLite's integrity check fails, or a page cannot be
+    read): it cannot be trusted until a backup replaces it. Same code as StorageError."""
+
+
 # SQLite's primary result codes (sqlite3.h) for the storage faults above.
 SQLITE_READONLY, SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_FULL = 8, 10, 11, 13
 SQLITE_CANTOPEN, SQLITE_NOTADB = 14, 26
@@ -107,8 +112,8 @@ _FAULTS: dict[int, tuple[type[StorageError], str]] = {
     SQLITE_FULL: (StorageFull, "the disk is full: the shop cannot save anything just now"),
     SQLITE_READONLY: (ReadOnly, "the shop's files are read-only just now"),
     SQLITE_IOERR: (StorageError, "the shop cannot read or write its database just now"),
-    SQLITE_CORRUPT: (StorageError, "the shop's database is damaged"),
-    SQLITE_NOTADB: (StorageError, "the shop's database file is not a database"),
+    SQLITE_CORRUPT: (Damaged, "the shop's database is damaged"),
+    SQLITE_NOTADB: (Damaged, "the shop's database file is not a database"),
     SQLITE_CANTOPEN: (StorageError, "the shop cannot open its database just now"),
 }
 _OS_FAULTS: dict[int, tuple[type[StorageError], str]] = {
