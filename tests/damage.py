@@ -15,14 +15,16 @@ _WRONG_ROW = b"good" + WRONG_PRICE.to_bytes(2, "big") + b"active"
 
 
 def settle(path: Path) -> None:
-    """Everything into the main file and no WAL left, so the bytes on disk are the data."""
+    """Everything into the main file and no WAL left, so the bytes on disk are the data.
+    Every other connection must be closed first: one left open would checkpoint its WAL
+    over the damage when it closes."""
     conn = sqlite3.connect(path)
     try:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
-        conn.close()
+        conn.close()  # the last connection removes the WAL and its index
     for suffix in ("-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+        assert not Path(f"{path}{suffix}").exists(), f"{path} is still open elsewhere"
 
 
 def hide_a_wrong_price(path: Path) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from shop.db import database, write_transaction
+from shop.db import database, disconnect_all, write_transaction
 from shop.services import catalogue, stock
 from tests import damage
 
@@ -47,7 +47,7 @@ def small_shop(path: Path) -> None:
                                         "category": "coats", "condition": condition,
                                         "price_cents": price, "status": "active"})["id"]
         stock.adjust(pid, 3, "restock")
-    database.close_all()
+    disconnect_all()  # every connection and the checkpoint thread: none writes after this
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -173,7 +173,7 @@ def big_shop() -> None:
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) "
             "INSERT INTO system_logs (level, source, message, created_at) "
             "SELECT 'info', 'test', printf('%d %.200c', i, 'x'), '2026-01-01T00:00:00Z' FROM n")
-    database.close_all()
+    disconnect_all()
 
 
 def test_a_backup_to_a_full_disk_leaves_nothing_behind(db, db_path, small_disk) -> None:
@@ -217,7 +217,7 @@ def test_every_command_on_a_full_disk_is_one_line(db, tmp_path, small_disk) -> N
     (even a read needs the WAL index SQLite keeps beside the file), and a restore puts
     the old file back."""
     live = small_disk / "shop.db"
-    database.close_all()
+    disconnect_all()
     assert shop(live, "migrate").returncode == 0
     good = tmp_path / "good.db"
     assert shop(live, "backup", str(good)).returncode == 0
