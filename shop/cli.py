@@ -400,11 +400,15 @@ def stock() -> None:
 @click.pass_context
 @_handle_errors
 def stock_verify(ctx: click.Context) -> None:
-    """Check that every balance and hold agrees with the ledger; exit 1 listing any that don't.
+    """Check the file, then that every balance and hold agrees with the ledger; exit 1
+    on any problem.
 
-    Checks, for every product: stock_quantity equals the sum of its moves; ledger_head is
-    its newest move; each hold's quantity equals the net of its hold moves. One grouped
-    pass over the ledger, so it stays quick on a big one.
+    First SQLite's full integrity check, which compares every index with its table (a
+    price changed under its index fails here): a damaged file exits 1 with one line and
+    the next step (`shop restore`), and the ledger is not checked. Then, for every
+    product: stock_quantity equals the sum of its moves; ledger_head is its newest move;
+    each hold's quantity equals the net of its hold moves; exit 1 listing any that don't.
+    One grouped pass over the ledger, so it stays quick on a big one.
 
     \b
     Example:
@@ -475,7 +479,11 @@ def set_password(ctx: click.Context, email: str, password_stdin: bool) -> None:
 @click.pass_context
 @_handle_errors
 def serve(ctx: click.Context, bind: str, workers: int, threads: int, timeout: int) -> None:
-    """Migrate once, then serve the API with gunicorn (gthread workers).
+    """Check the file, migrate once, then serve the API with gunicorn (gthread workers).
+
+    The check is SQLite's quick one (every page read, indexes not compared with their
+    tables; `shop stock verify` does that): a damaged file is refused with exit 1 and
+    the next step (`shop restore`).
 
     In production put a buffering reverse proxy in front (docs/deployment.md).
 
@@ -487,6 +495,7 @@ def serve(ctx: click.Context, bind: str, workers: int, threads: int, timeout: in
     from shop.services.migrations import migrate as run
 
     settings = _configure(ctx, creates=True)
+    system.require_intact(quick=True)  # a damaged file is refused, not served
     run()  # once, here: never per worker
     system.disconnect()  # no connection, and no checkpoint under way, across the exec
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"

@@ -100,6 +100,11 @@ class ReadOnly(StorageError):
     code = "read_only"
 
 
+class Damaged(StorageError):
+    """The database file is damaged (SQLite's integrity check fails, or a page cannot be
+    read): it cannot be trusted until a backup replaces it. Same code as StorageError."""
+
+
 # SQLite's primary result codes (sqlite3.h) for the storage faults above.
 SQLITE_READONLY, SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_FULL = 8, 10, 11, 13
 SQLITE_CANTOPEN, SQLITE_NOTADB = 14, 26
@@ -107,8 +112,8 @@ _FAULTS: dict[int, tuple[type[StorageError], str]] = {
     SQLITE_FULL: (StorageFull, "the disk is full: the shop cannot save anything just now"),
     SQLITE_READONLY: (ReadOnly, "the shop's files are read-only just now"),
     SQLITE_IOERR: (StorageError, "the shop cannot read or write its database just now"),
-    SQLITE_CORRUPT: (StorageError, "the shop's database is damaged"),
-    SQLITE_NOTADB: (StorageError, "the shop's database file is not a database"),
+    SQLITE_CORRUPT: (Damaged, "the shop's database is damaged"),
+    SQLITE_NOTADB: (Damaged, "the shop's database file is not a database"),
     SQLITE_CANTOPEN: (StorageError, "the shop cannot open its database just now"),
 }
 _OS_FAULTS: dict[int, tuple[type[StorageError], str]] = {
@@ -119,6 +124,10 @@ _OS_FAULTS: dict[int, tuple[type[StorageError], str]] = {
     errno.EPERM: _FAULTS[SQLITE_READONLY],
     errno.EIO: _FAULTS[SQLITE_IOERR],
 }
+# Extended codes that say more than their primary one: a WAL index (-shm) that cannot
+# grow means the disk is full (SQLite cannot tell ENOSPC apart there).
+SQLITE_IOERR_SHMSIZE = SQLITE_IOERR | (19 << 8)
+_EXTENDED_FAULTS = {SQLITE_IOERR_SHMSIZE: _FAULTS[SQLITE_FULL]}
 
 
 def storage_fault(exc: BaseException) -> StorageError | None:
@@ -136,8 +145,8 @@ def storage_fault(exc: BaseException) -> StorageError | None:
             continue
         seen.add(id(current))
         code = getattr(current, "sqlite_errorcode", None)
-        if isinstance(code, int) and (code & 0xFF) in _FAULTS:
-            kind, message = _FAULTS[code & 0xFF]
+        if isinstance(code, int) and (code in _EXTENDED_FAULTS or (code & 0xFF) in _FAULTS):
+            kind, message = _EXTENDED_FAULTS.get(code) or _FAULTS[code & 0xFF]
             return kind(message, retry_after=5,
                         details={"reason": getattr(current, "sqlite_errorname", "")})
         if isinstance(current, OSError) and current.errno in _OS_FAULTS:

@@ -137,6 +137,7 @@ def test_a_connection_that_met_a_fault_is_never_handed_out_again(client, capped,
 @pytest.mark.parametrize(("code", "errno_", "expected"), [
     (13, None, "storage_full"), (8, None, "read_only"), (8 | (1 << 8), None, "read_only"),
     (10, None, "storage_error"), (10 | (3 << 8), None, "storage_error"),
+    (10 | (19 << 8), None, "storage_full"),
     (11, None, "storage_error"), (26, None, "storage_error"),
     (None, 28, "storage_full"), (None, 30, "read_only"), (None, 13, "read_only"),
     (None, 5, "storage_error")])

@@ -19,9 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import peewee
+
 from shop import clock
 from shop.db import database, disconnect_all
-from shop.errors import Conflict, Invalid, StorageError
+from shop.errors import Conflict, Damaged, Invalid, StorageError, StorageFull, storage_fault
+from shop.services import system
 from shop.services.stock import BALANCE_PROBLEMS, HOLD_PROBLEMS
 
 
@@ -65,7 +68,9 @@ def check(path: Path) -> Report:
         report.rows = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
                        for t in tables}
     except sqlite3.DatabaseError as exc:
-        report.problems.append(f"not a shop database: {exc}")
+        fault = storage_fault(exc)
+        report.problems.extend(system.damaged_lines(fault) if isinstance(fault, Damaged)
+                               else [f"not a shop database: {exc}"])
     finally:
         conn.close()
     return report
@@ -99,9 +104,22 @@ def _growth_reporter(copy: Path, on_copied: Callable[[int], None]) -> Callable[[
     return progress
 
 
+def _remove_with_journals(path: Path) -> None:
+    """``path`` and any rollback journal, WAL or shared-memory file SQLite left beside it."""
+    for leftover in (path, *(Path(f"{path}{s}") for s in ("-journal", "-wal", "-shm"))):
+        leftover.unlink(missing_ok=True)
+
+
 def backup(target: Path, *, on_copied: Callable[[int], None] | None = None) -> Report:
     """A verified copy of the live database at ``target`` (replaced if it exists).
-    ``on_copied`` hears how many more bytes reached the copy, as it grows."""
+    ``on_copied`` hears how many more bytes reached the copy, as it grows.
+
+    The copy is written as ``target.partial`` and checked there (SQLite's full integrity
+    check, foreign keys, the ledger); only a good copy takes ``target``'s name. On any
+    failure (a damaged live file, a full disk, a failing write) the partial file and its
+    journal are removed and ``target`` is left as it was. A copy that fails its check
+    means the live file is damaged (VACUUM INTO copies indexes as they are), and that is
+    what is said, with the next step."""
     target = Path(target)
     if target.is_dir():
         raise Invalid(f"{target} is a folder: give the backup a file name inside it")
@@ -111,21 +129,44 @@ def backup(target: Path, *, on_copied: Callable[[int], None] | None = None) -> R
         raise Invalid(f"{target.parent} is a file, not a folder")
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
-    partial.unlink(missing_ok=True)
+    _remove_with_journals(partial)
+    try:
+        _copy(partial, on_copied)
+        report = check(partial)
+        if report.problems:
+            live = system.integrity_problems()
+            if live:
+                raise system.damaged(live)
+            raise StorageError("the copy failed its checks: " + "; ".join(report.problems[:5]))
+        os.replace(partial, target)
+    except BaseException:
+        _remove_with_journals(partial)
+        raise
+    report.path = target
+    return report
+
+
+def _copy(partial: Path, on_copied: Callable[[int], None] | None) -> None:
+    """VACUUM INTO ``partial``, its faults said for a backup."""
     conn = database.connection()
     if on_copied is not None:
         conn.set_progress_handler(_growth_reporter(partial, on_copied), PROGRESS_EVERY)
     try:
         database.execute_sql("VACUUM INTO ?", (str(partial),))
+    except (peewee.DatabaseError, sqlite3.DatabaseError) as exc:
+        fault = storage_fault(exc)
+        if isinstance(fault, Damaged):
+            raise system.damaged(system.integrity_problems(quick=True)
+                                 or system.damaged_lines(fault)) from exc
+        if isinstance(fault, StorageFull):
+            raise StorageFull(f"the disk of {partial.parent} is full: no backup was written "
+                              "(the partial copy is removed); free some space there, then "
+                              "run it again", details=fault.details) from exc
+        if fault is not None:
+            raise system.explain(fault, f"writing the backup in {partial.parent}") from exc
+        raise
     finally:
         conn.set_progress_handler(None, 0)
-    report = check(partial)
-    if report.problems:
-        partial.unlink(missing_ok=True)
-        raise StorageError("the copy failed its checks: " + "; ".join(report.problems[:5]))
-    os.replace(partial, target)
-    report.path = target
-    return report
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -138,17 +179,29 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def _in_use(path: Path) -> bool:
     """True while any other connection has the database open (a running shop keeps its
-    pooled connections open). In WAL mode an exclusive lock needs every other one gone."""
+    pooled connections open). In WAL mode an exclusive lock needs every other one gone.
+    Only the file's header is read, so a file damaged further in can still be replaced;
+    one SQLite cannot read at all is taken for in use while its ``-shm`` file (there
+    while any connection has it open) is there."""
     conn = sqlite3.connect(path, timeout=0, isolation_level=None)
     try:
         conn.execute("PRAGMA locking_mode = EXCLUSIVE")
         conn.execute("BEGIN EXCLUSIVE")
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        conn.execute("PRAGMA schema_version").fetchone()  # takes the lock
         conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything into the main file
         return False
     except sqlite3.OperationalError:
         return True
+    except sqlite3.DatabaseError as exc:
+        if not isinstance(storage_fault(exc), Damaged):
+            raise
+        shm = Path(f"{path}-shm")
+        if shm.exists():
+            raise Conflict(f"{path} is damaged and may still be open ({shm} is there): stop "
+                           f"the shop (and its cron jobs); if it is stopped, delete {shm} "
+                           "and run the restore again") from exc
+        return False
     finally:
         conn.close()
 
@@ -177,8 +230,19 @@ def restore(source: Path) -> tuple[Report, Path | None]:
         for suffix in ("-wal", "-shm"):
             Path(f"{live}{suffix}").unlink(missing_ok=True)
     incoming = live.with_name(live.name + ".restoring")
-    shutil.copyfile(source, incoming)
-    os.replace(incoming, live)
+    try:
+        shutil.copyfile(source, incoming)
+        os.replace(incoming, live)
+    except BaseException as exc:  # a full disk, say: the old file goes back, nothing half-copied
+        _remove_with_journals(incoming)
+        if aside is not None:
+            os.replace(aside, live)
+        fault = storage_fault(exc)
+        if isinstance(fault, StorageFull):
+            raise StorageFull(f"the disk of {live.parent} is full: nothing was restored (the "
+                              "database is as it was); free some space there, then run it "
+                              "again", details=fault.details) from exc
+        raise
     return report, aside
 
 

@@ -20,8 +20,8 @@ import peewee
 from peewee_migrate import Migrator, Router
 
 from shop.db import database, foreign_key_problems, write_transaction
-from shop.errors import ShopError
-from shop.services.system import refresh_statistics
+from shop.errors import ShopError, storage_fault
+from shop.services.system import explain, refresh_statistics
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 log = logging.getLogger(__name__)
@@ -110,6 +110,9 @@ def migrate(migrations_dir: Path | None = None, *,
             refresh_statistics(full=True)
         return applied
     except peewee.DatabaseError as exc:
+        fault = storage_fault(exc)  # a damaged file, a full disk: said as such
+        if fault is not None:
+            raise explain(fault, database.database) from exc
         raise MigrationError(f"cannot migrate {database.database}: {exc}") from exc
 
 

@@ -17,7 +17,7 @@ from shop.db import database, write_transaction
 from shop.errors import Invalid, NotFound
 from shop.models import Product, StockMove
 from shop.models.stock import REASON_SIGNS
-from shop.services import audit, holds
+from shop.services import audit, holds, system
 from shop.services.ledger import append_move, follow_stock
 from shop.services.pagination import DEFAULT_LIMIT, Page, decode_cursor, page_of
 
@@ -184,9 +184,16 @@ def product_count() -> int:
 
 
 def verify(on_progress: Callable[[int], None] | None = None) -> VerifyReport:
-    """Check every product's balance, ledger head and holds against the ledger, and every
-    move against what caused it (PROVENANCE_PROBLEMS). ``on_progress`` hears how many
-    products each step covered."""
+    """Check the file, then every product's balance, ledger head and holds against the
+    ledger, and every move against what caused it (PROVENANCE_PROBLEMS). ``on_progress``
+    hears how many products each step covered.
+
+    The file comes first, with SQLite's full integrity check: a damaged file raises
+    :class:`~shop.errors.Damaged` (one line, the next step) and no ledger check runs on
+    it. The full check compares every index with its table: a row changed under its
+    indexes (a price the price index still lists as it was) fails here, though each
+    query alone looks fine."""
+    system.require_intact()
     violations: list[Violation] = []
     with database.atomic():  # one read snapshot for every check
         for pid, sku, stock, head, total, newest in _balance_problems(on_progress):

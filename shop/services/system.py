@@ -24,7 +24,7 @@ from shop.db import (
     init_database,
     recover,
 )
-from shop.errors import ShopError, StorageError, storage_fault
+from shop.errors import Damaged, ReadOnly, ShopError, StorageError, StorageFull, storage_fault
 
 log = logging.getLogger(__name__)
 
@@ -43,32 +43,108 @@ def configure(settings: Settings) -> Settings:
     return settings
 
 
-# What SQLite says about a file that is not a usable shop database, for a person.
-_STORAGE_MESSAGES = (
-    ("file is not a database", "is not a SQLite database"),
+# The next step for a file that cannot be trusted, the same wherever it is said.
+RESTORE_STEP = ("stop the shop and restore a backup: `shop restore PATH`, "
+                "or `shop restore --from-replica`")
+# What to do about each storage fault, by its kind.
+_NEXT_STEPS: tuple[tuple[type[StorageError], str], ...] = (
+    (StorageFull, "free some space on its disk, then run it again"),
+    (ReadOnly, "check the permissions of the file, its folder and its mount"),
+    (StorageError, "check the disk and the path, then run it again"),
+)
+
+# What SQLite says about a file that is no shop database (no storage fault: SQLite's
+# generic error, told apart only by its words), for a person.
+_SCHEMA_MESSAGES = (
     ("no such table", "has no shop tables (is it migrated? run `shop migrate`)"),
     ("no such column", "has an older schema (run `shop migrate`)"),
-    ("unable to open database file", "cannot be opened (check the path and its permissions)"),
-    ("readonly database", "is read-only"),
-    ("disk i/o error", "cannot be read or written (disk I/O error)"),
-    ("database disk image is malformed", "is damaged (restore a backup: `shop restore`)"),
 )
+
+
+def explain(fault: StorageError, where: object) -> StorageError:
+    """``fault`` (from :func:`shop.errors.storage_fault`) as one line that names the file
+    and the next step, of the same kind."""
+    if isinstance(fault, Damaged):
+        return damaged(damaged_lines(fault), where)
+    step = next(step for kind, step in _NEXT_STEPS if isinstance(fault, kind))
+    said = type(fault)(f"{fault.message} ({where}); {step}", details=fault.details,
+                       retry_after=fault.retry_after)
+    said.explained = True  # type: ignore[attr-defined]
+    return said
+
+
+def damaged_lines(fault: Damaged) -> list[str]:
+    """What a :class:`Damaged` fault says went wrong, as integrity-report lines."""
+    reason = fault.details.get("reason") or "SQLITE_CORRUPT"
+    if reason == "SQLITE_NOTADB":  # SQLite's name for its result code, not its message
+        return ["it is not a SQLite database, SQLITE_NOTADB, or not a database at all: "
+                "is --database / SHOP_DATABASE the right file?"]
+    return [f"SQLite cannot read some of its pages, {reason}"]
+
+
+def damaged(problems: list[str], where: object = None) -> Damaged:
+    """The database (or ``where``) fails its integrity check: one line naming the first
+    problems and the next step."""
+    shown = "; ".join(" ".join(p.split()) for p in problems[:3])
+    more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
+    said = Damaged(f"the database {where or database.database} is damaged ({shown}{more}); "
+                   f"{RESTORE_STEP}", details={"problems": problems})
+    said.explained = True  # type: ignore[attr-defined]
+    return said
 
 
 @contextmanager
 def storage_errors() -> Iterator[None]:
-    """Turn a database file the shop cannot use into a :class:`StorageError` that names the
-    file and says what to do, for the CLI, which must not import the driver. Lock waits
-    are already :class:`~shop.errors.Busy`; anything else SQLite reports keeps its own
-    words, still as one line."""
+    """Turn a database file the shop cannot use into a :class:`StorageError` (or one of
+    its kinds: :class:`Damaged`, :class:`StorageFull`, :class:`ReadOnly`, decided by
+    SQLite's result code or the errno) that names the file and says what to do, for the
+    CLI, which must not import the driver. Lock waits are already
+    :class:`~shop.errors.Busy`; anything else SQLite reports keeps its own words, still
+    as one line."""
     try:
         yield
+    except StorageError as fault:  # write_transaction's own: said for a person, not a CLI
+        if getattr(fault, "explained", False) or fault.__cause__ is None:
+            raise
+        raise explain(fault, database.database) from fault.__cause__
     except (peewee.DatabaseError, sqlite3.DatabaseError) as exc:
-        text = str(exc)
-        lowered = text.lower()
-        what = next((says for needle, says in _STORAGE_MESSAGES if needle in lowered),
+        fault = storage_fault(exc)
+        if fault is not None:
+            raise explain(fault, database.database) from exc
+        text = " ".join(str(exc).split())
+        what = next((says for needle, says in _SCHEMA_MESSAGES if needle in text.lower()),
                     f"failed: {text}")
         raise StorageError(f"the database {database.database} {what}") from exc
+
+
+# Lines of SQLite's integrity report kept: enough to say what is wrong.
+INTEGRITY_LINES = 10
+
+
+def integrity_problems(*, quick: bool = False) -> list[str]:
+    """What SQLite's integrity check finds wrong with the database file (empty when it is
+    sound). ``quick`` runs ``PRAGMA quick_check``: every page and record is read, but no
+    index is compared with its table, so a row an index no longer matches (a wrong
+    price that the price index still lists as right) passes; the full
+    ``PRAGMA integrity_check`` finds it. A page too damaged to be read is a problem too."""
+    pragma = "quick_check" if quick else "integrity_check"
+    try:
+        lines = [row[0] for row in
+                 database.execute_sql(f"PRAGMA {pragma}({INTEGRITY_LINES})").fetchall()]
+    except (peewee.DatabaseError, sqlite3.DatabaseError) as exc:
+        fault = storage_fault(exc)
+        if not isinstance(fault, Damaged):
+            raise
+        return damaged_lines(fault)
+    return [] if lines == ["ok"] else lines
+
+
+def require_intact(*, quick: bool = False) -> None:
+    """Raise :class:`Damaged` (one line, with the next step) unless the database passes
+    :func:`integrity_problems`."""
+    problems = integrity_problems(quick=quick)
+    if problems:
+        raise damaged(problems)
 
 
 def close_connection() -> None:
