@@ -12,6 +12,11 @@ of free disk in the temporary folder.
     python benchmarks/wal_growth.py                     # 60 s each, passive then bounded
     python benchmarks/wal_growth.py --seconds 10 --buyers 8
     python benchmarks/wal_growth.py --mode bounded --limit-mb 8
+    python benchmarks/wal_growth.py --seconds 20 --replica   # Litestream to a local folder
+
+With --replica, Litestream replicates each database to a folder beside it (file://, no
+network) while the buyers run; afterwards the replica is restored and its orders counted
+against the database's.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import signal
+import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +40,7 @@ from _common import percentile  # noqa: E402
 from shop import checkpoints, clock  # noqa: E402
 from shop.db import checkpointer, database, init_database, write_transaction  # noqa: E402
 from shop.services import accounts, catalogue, holds, orders, stock  # noqa: E402
+from shop.services.backup import litestream  # noqa: E402
 from shop.services.holds import Holder  # noqa: E402
 from shop.services.migrations import migrate  # noqa: E402
 
@@ -73,10 +82,24 @@ def buyer(path: str, user_id: int, pid: int, start: float, until: float, out) ->
     out.put(waits)
 
 
-def run(mode: str, seconds: float, buyers: int, limit: int) -> dict:
+def _orders(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT count(*) FROM orders").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def run(mode: str, seconds: float, buyers: int, limit: int, replica: bool) -> dict:
     with tempfile.TemporaryDirectory(prefix="shop-bench-") as tmp:
         path = Path(tmp) / "wal.db"
         users, pid = build(path, buyers)
+        url = f"file://{Path(tmp) / 'replica'}"
+        shipper = (subprocess.Popen([litestream(), "replicate", str(path), url],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   if replica else None)
+        if shipper:
+            time.sleep(2)  # litestream has taken its first snapshot
         # The forked buyers inherit this process's checkpointer and its setting.
         checkpointer.wal_limit_bytes = None if mode == "passive" else limit
         context = multiprocessing.get_context("fork")
@@ -96,8 +119,17 @@ def run(mode: str, seconds: float, buyers: int, limit: int) -> dict:
             p.join(60)
         final = checkpoints.wal_size(path)
         checkpointer.wal_limit_bytes = checkpoints.WAL_LIMIT_BYTES
+        replicated = None
+        if shipper:
+            time.sleep(3)  # the last frames shipped
+            shipper.send_signal(signal.SIGTERM)
+            shipper.wait(120)
+            restored = Path(tmp) / "restored.db"
+            subprocess.run([litestream(), "restore", "-o", str(restored), url],
+                           capture_output=True, timeout=600, check=True)
+            replicated = (_orders(restored), _orders(path))
     return {"mode": mode, "largest": largest, "final": final, "rate": len(waits) / seconds,
-            "p99": percentile(waits, 99), "longest": max(waits)}
+            "p99": percentile(waits, 99), "longest": max(waits), "replicated": replicated}
 
 
 def main() -> None:
@@ -109,6 +141,8 @@ def main() -> None:
     parser.add_argument("--limit-mb", type=float,
                         default=checkpoints.WAL_LIMIT_BYTES / MB,
                         help="the bounded mode's WAL limit, in MiB")
+    parser.add_argument("--replica", action="store_true",
+                        help="with Litestream replicating to a local folder")
     args = parser.parse_args()
     if not 0 < args.seconds <= 3600 or not 0 < args.buyers <= 64:
         parser.error("--seconds must be in (0, 3600] and --buyers in (0, 64]")
@@ -120,10 +154,13 @@ def main() -> None:
           f"{'p99 ms':>7s} {'longest ms':>11s}")
     results = []
     for mode in modes:
-        r = run(mode, args.seconds, args.buyers, limit)
+        r = run(mode, args.seconds, args.buyers, limit, args.replica)
         results.append(r)
+        replicated = r["replicated"]
+        note = (f"  replica restored: {replicated[0]} orders of {replicated[1]}"
+                if replicated else "")
         print(f"{mode:8s} {r['largest'] / MB:9.1f} MiB {r['final'] / MB:6.1f} MiB "
-              f"{r['rate']:12.0f} {r['p99']:7.1f} {r['longest']:11.1f}", flush=True)
+              f"{r['rate']:12.0f} {r['p99']:7.1f} {r['longest']:11.1f}{note}", flush=True)
     if len(results) == 2:
         old, new = results
         print(f"bounded ÷ passive: largest WAL {new['largest'] / max(old['largest'], 1):.3f}, "
