@@ -25,7 +25,8 @@ pass left (a fraction of a second's commits), waits at most ``READER_WAIT_MS`` f
 still on an older snapshot, starts the log over and truncates the file to zero bytes.
 Queued writers wait for that one short checkpoint, never for a commit that checkpoints.
 If readers outlast the wait, SQLite copies what it can and leaves the log alone (the result
-is "busy"); the thread then tries again only once the log has grown by another limit.
+is "busy"); the thread then tries again only once the log has doubled, or after a PASSIVE
+pass that copied every frame.
 
 Litestream (replication) keeps a read transaction open between its own checkpoints so that
 no checkpoint starts the log over before it has shipped every frame. SQLite honours that
@@ -147,7 +148,7 @@ class Checkpointer:
         self._urgent = threading.Event()  # the log is over the limit: no pause first
         self._path: str | None = None
         self._thread: threading.Thread | None = None
-        self._truncate_past: int | None = None  # after a busy TRUNCATE: the next size to try
+        self._truncate_past: int | None = None  # after a busy TRUNCATE: the size to pass
 
     def committed(self, path: str) -> None:
         """A write transaction committed to ``path``: checkpoint soon, on another thread."""
@@ -188,8 +189,9 @@ class Checkpointer:
                 return None
             result = truncate(path)
         if result is not None and result[0] and result != NOT_STARTED:
-            # A reader held on: retry once the log has grown by another limit.
-            self._truncate_past = size + limit
+            # A reader held on (Litestream holds one for good): retry once the log has
+            # doubled, so a reader that stays costs a few waits, not one a limit.
+            self._truncate_past = 2 * size
             log.info("WAL of %s is %d bytes; a reader held it past %d ms", path, size,
                      READER_WAIT_MS)
         else:

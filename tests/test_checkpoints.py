@@ -171,7 +171,7 @@ def test_a_reader_that_stays_is_waited_for_briefly_then_left_alone(db: Path,
     assert until(lambda: ran)
     checkpointer.stop()
     assert ran[0][0] == 1  # busy: the reader outlasted the wait
-    assert len(ran) <= 2  # then it waits for the log to grow by another limit
+    assert len(ran) <= 2  # then it waits for the log to double
     assert reader.execute("SELECT count(*) FROM system_logs").fetchone()[0] == before
     reader.execute("COMMIT")
     reader.close()
