@@ -46,7 +46,7 @@ def _pragmas(busy_timeout_ms: int) -> list[tuple[str, object]]:
 _busy_timeout_ms = DEFAULT_BUSY_TIMEOUT_MS
 database = PooledSqliteDatabase(None, pragmas=_pragmas(DEFAULT_BUSY_TIMEOUT_MS),
                                 max_connections=None, stale_timeout=POOL_STALE_SECONDS)
-checkpointer = Checkpointer()
+checkpointer = Checkpointer()  # given the writer queue below: writers_held
 
 
 def init_database(path: str | Path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
@@ -129,6 +129,33 @@ def _lock_writer_file(deadline: float) -> int:
             if time.monotonic() > deadline:
                 raise Busy("the shop is busy; try again in a moment", retry_after=1) from None
             time.sleep(_FILE_LOCK_POLL)
+
+
+@contextmanager
+def writers_held(seconds: float) -> Iterator[bool]:
+    """The shop's writer queue, taken as a write transaction takes it but with no SQLite
+    transaction: True once no write transaction of the shop (any thread, any process) can
+    run until the block ends, False when that took longer than ``seconds``. The
+    checkpointer holds it for the one checkpoint that keeps the WAL bounded."""
+    lock = _process_writer  # read now: a forked child replaces it
+    if not lock.acquire(timeout=seconds):
+        yield False
+        return
+    fd = None
+    try:
+        try:
+            fd = _lock_writer_file(time.monotonic() + seconds)
+        except Busy:
+            yield False
+            return
+        yield True
+    finally:
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        lock.release()
+
+
+checkpointer.hold_writers = writers_held
 
 
 @contextmanager

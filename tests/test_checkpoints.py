@@ -7,6 +7,7 @@ from the file's bytes, so these tests see what SQLite did, not what the code say
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -105,3 +106,72 @@ def test_a_forked_process_checkpoints_its_own_commits(db: Path) -> None:
         done.set()
         child.join(WAIT_SECONDS)
     assert child.exitcode == 0
+
+
+# A bounded WAL (issue 20). A reader's open snapshot stands for Litestream's read lock, or
+# a slow request: while it is open no checkpoint may start the log over, so the log grows.
+LIMIT = 64 * 4096  # 64 pages; the shop's is checkpoints.WAL_LIMIT_BYTES
+PAGES = 4  # filler pages a commit
+ONE_COMMIT = 4 * PAGES * (4096 + 24)  # the pages a commit writes, generously (and indexes)
+
+
+def _grow_past_the_limit_behind_a_reader(db: Path) -> None:
+    """Commits while a reader holds a snapshot: the log passes the limit; the reader still
+    reads its snapshot (no checkpoint passed it); then it ends and more commits come."""
+    reader = sqlite3.connect(db, isolation_level=None)
+    reader.execute("BEGIN")
+    before = reader.execute("SELECT count(*) FROM system_logs").fetchone()[0]
+    n = 0
+    while checkpoints.wal_size(db) <= 2 * LIMIT and n < 200:
+        log_marker(f"held-{n}", padding_pages=PAGES)
+        n += 1
+    assert checkpoints.wal_size(db) > 2 * LIMIT  # the reader pinned the log
+    assert reader.execute("SELECT count(*) FROM system_logs").fetchone()[0] == before
+    reader.execute("COMMIT")
+    reader.close()
+    for m in range(5):
+        log_marker(f"after-the-reader-{m}", padding_pages=PAGES)
+
+
+def test_the_wal_is_cut_back_to_the_limit_once_no_reader_holds_it(db: Path,
+                                                                  monkeypatch) -> None:
+    monkeypatch.setattr(checkpointer, "wal_limit_bytes", LIMIT)
+    _grow_past_the_limit_behind_a_reader(db)
+    assert until(lambda: in_main_file(db, "after-the-reader-4"))
+    assert until(lambda: checkpoints.wal_size(db) <= LIMIT + ONE_COMMIT)
+    for n in range(3 * LIMIT // ONE_COMMIT):  # and it stays there
+        log_marker(f"steady-{n}", padding_pages=PAGES)
+        assert checkpoints.wal_size(db) <= LIMIT + 2 * ONE_COMMIT
+    assert until(lambda: checkpoints.wal_size(db) <= LIMIT + ONE_COMMIT)
+
+
+def test_passive_checkpoints_alone_leave_the_wal_at_its_largest(db: Path,
+                                                               monkeypatch) -> None:
+    """The shop before issue 20: once grown, the log file never shrinks."""
+    monkeypatch.setattr(checkpointer, "wal_limit_bytes", None)
+    _grow_past_the_limit_behind_a_reader(db)
+    assert until(lambda: in_main_file(db, "after-the-reader-4"))
+    checkpointer.stop()  # the last checkpoint has run
+    assert checkpoints.wal_size(db) > 2 * LIMIT
+
+
+def test_a_reader_that_stays_is_waited_for_briefly_then_left_alone(db: Path,
+                                                                   monkeypatch) -> None:
+    """A TRUNCATE that a reader outlasts ends busy, passes nothing, and is not retried on
+    every commit (Litestream holds its read lock between its own checkpoints)."""
+    monkeypatch.setattr(checkpointer, "wal_limit_bytes", LIMIT)
+    ran: list[tuple | None] = []
+    real = checkpoints.truncate
+    monkeypatch.setattr(checkpoints, "truncate", lambda path: ran.append(real(path)) or ran[-1])
+    reader = sqlite3.connect(db, isolation_level=None)
+    reader.execute("BEGIN")
+    before = reader.execute("SELECT count(*) FROM system_logs").fetchone()[0]
+    for n in range(2 * LIMIT // ONE_COMMIT + 4):
+        log_marker(f"pinned-{n}", padding_pages=PAGES)
+    assert until(lambda: ran)
+    checkpointer.stop()
+    assert ran[0][0] == 1  # busy: the reader outlasted the wait
+    assert len(ran) <= 2  # then it waits for the log to double
+    assert reader.execute("SELECT count(*) FROM system_logs").fetchone()[0] == before
+    reader.execute("COMMIT")
+    reader.close()
