@@ -175,3 +175,22 @@ def test_a_reader_that_stays_is_waited_for_briefly_then_left_alone(db: Path,
     assert reader.execute("SELECT count(*) FROM system_logs").fetchone()[0] == before
     reader.execute("COMMIT")
     reader.close()
+
+
+def test_with_a_replica_the_wal_bound_is_litestreams(tmp_path) -> None:
+    """Litestream's read lock makes the shop's TRUNCATE busy every time (measured with
+    benchmarks/wal_growth.py --replica): with SHOP_REPLICA_URL set the shop leaves the
+    bound to Litestream's own checkpoints, and keeps it without."""
+    from shop.checkpoints import WAL_LIMIT_BYTES
+    from shop.config import Settings
+    from shop.db import checkpointer
+    from shop.services import system
+
+    base = Settings.from_env().with_overrides({"DATABASE": tmp_path / "shop.db"})
+    try:
+        system.configure(base.with_overrides({"REPLICA_URL": "file:///tmp/replica"}))
+        assert checkpointer.wal_limit_bytes is None
+        system.configure(base)
+        assert checkpointer.wal_limit_bytes == WAL_LIMIT_BYTES
+    finally:
+        system.configure(base)

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import peewee
 
+from shop.checkpoints import WAL_LIMIT_BYTES
 from shop.config import Settings, set_settings
 from shop.db import (
     busy_timeout_pragma,
+    checkpointer,
     database,
     disconnect_all,
     faults,
@@ -35,6 +37,10 @@ def configure(settings: Settings) -> Settings:
 
     set_settings(settings)
     mail.configure(settings)
+    # With Litestream replicating, its read lock makes every TRUNCATE of the shop's end
+    # "busy" and only adds waits (benchmarks/wal_growth.py --replica): the WAL's bound is
+    # then Litestream's own checkpoints (docs/deployment.md).
+    checkpointer.wal_limit_bytes = None if settings.replica_url else WAL_LIMIT_BYTES
     try:
         init_database(settings.database, busy_timeout_ms=settings.busy_timeout_ms)
     except OSError as exc:
