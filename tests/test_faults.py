@@ -21,6 +21,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -333,7 +334,7 @@ def test_a_full_disk_under_load_is_503_storage_full_and_recovers(tmp_path) -> No
             assert _wait_health(base, (200, "ok")) == (200, "ok")
         _assert_never_500(load)
         _no_order_lost(path, load.orders)
-        print(f"\nfull disk: {len(load.seen('full'))} answers during, recovered in "
+        print(f"\nfull disk: during {Counter(load.seen('full'))}, recovered in "
               f"{recovered_in:.1f} s, {len(load.orders)} orders, none lost")
 
 
@@ -361,7 +362,7 @@ def test_read_only_files_under_load_are_503_read_only_and_recover(tmp_path) -> N
             assert _wait_health(base, (200, "ok")) == (200, "ok")
     _assert_never_500(load)
     _no_order_lost(path, load.orders)
-    print(f"\nread-only: {len(during)} answers during, recovered in {recovered_in:.1f} s, "
+    print(f"\nread-only: during {Counter(during)}, recovered in {recovered_in:.1f} s, "
           f"{len(load.orders)} orders, none lost")
 
 
@@ -389,3 +390,5 @@ def test_a_frozen_worker_costs_only_busy_answers(tmp_path) -> None:
     _assert_never_500(load)
     assert {c for s, c in load.seen("frozen") if s == 503} <= {"busy"}
     _no_order_lost(path, load.orders)
+    print(f"\nfrozen worker (7 s): during {Counter(load.seen('frozen'))}, "
+          f"{len(load.orders)} orders, none lost")
