@@ -259,6 +259,13 @@ def _wait_health(base: str, want: tuple[int, str], seconds: float = 20) -> tuple
     return got
 
 
+def _gunicorn_pids(base: str) -> list[int]:
+    """The gunicorn master (first: it started first) and its workers serving ``base``."""
+    found = subprocess.run(["pgrep", "-f", f"gunicorn.*127.0.0.1:{base.rsplit(':', 1)[1]}"],
+                           capture_output=True, text=True).stdout.split()
+    return sorted(int(p) for p in found)
+
+
 def _mount(*args: str) -> None:
     subprocess.run(["mount", *args], check=True, capture_output=True)
 
@@ -348,6 +355,10 @@ def test_read_only_files_under_load_are_503_read_only_and_recover(tmp_path) -> N
         with _mounted("--bind", str(folder), target=folder):
             load.phase = "read_only"
             _mount("-o", "remount,bind,ro", str(folder))
+            # Files opened before the remount stay writable through their descriptors; a
+            # reload makes the workers open everything anew, through the read-only mount
+            # (as the issue's reload during the fault did).
+            os.kill(_gunicorn_pids(base)[0], signal.SIGHUP)
             assert load.wait_for("hold", 503)
             assert _wait_health(base, (503, "read_only")) == (503, "read_only")
             time.sleep(1)
@@ -373,9 +384,7 @@ def test_a_frozen_worker_costs_only_busy_answers(tmp_path) -> None:
     path, pid = _shop_in(tmp_path)
     with running_shop(path, workers=2, threads=4) as base, Shoppers(base, pid) as load:
         assert load.wait_for("checkout", 201)
-        children = subprocess.run(["pgrep", "-f", f"gunicorn.*{base.rsplit(':', 1)[1]}"],
-                                  capture_output=True, text=True).stdout.split()
-        pids = sorted(int(p) for p in children)
+        pids = _gunicorn_pids(base)
         assert len(pids) >= 3, "expected the gunicorn master and two workers"
         worker = pids[-1]
         load.phase = "frozen"
