@@ -100,3 +100,20 @@ def admin_headers(client: FlaskClient) -> dict[str, str]:
 @pytest.fixture
 def customer_headers(client: FlaskClient) -> dict[str, str]:
     return sign_up(client, "shopper@example.com")
+
+
+@pytest.fixture
+def ann(client: FlaskClient) -> dict[str, str]:
+    """A signed-in shopper's auth headers."""
+    return sign_up(client, "ann@example.com")
+
+
+@pytest.fixture
+def clean_ledger(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After the test, every balance, head, hold and move follows the ledger (for tests
+    that use the ``app``): ``pytestmark = pytest.mark.usefixtures("clean_ledger")``."""
+    yield
+    if "app" in request.fixturenames:
+        from shop.services import stock
+
+        assert stock.verify().violations == []

@@ -16,6 +16,8 @@ from tests.conftest import sign_up
 
 ADDRESS = {"name": "Ann Byrne", "line1": "1 Main St", "city": "Cork", "eircode": "T12 AB34"}
 
+pytestmark = pytest.mark.usefixtures("clean_ledger")
+
 
 def product(stock_quantity: int = 3, price: int = 2500, sku: str = "P-1") -> int:
     made = catalogue.create_product({"sku": sku, "title": f"Coat {sku}", "category": "coats",
@@ -37,18 +39,6 @@ def ledger(db_path, product_id: int) -> list[tuple[str, int]]:
                             "ORDER BY id", (product_id,)).fetchall()
     finally:
         conn.close()
-
-
-@pytest.fixture(autouse=True)
-def _invariants_hold_afterwards(request):
-    yield
-    if "app" in request.fixturenames:
-        assert stock.verify().violations == []
-
-
-@pytest.fixture
-def ann(client):
-    return sign_up(client, "ann@example.com")
 
 
 def hold(client, headers, product_id, quantity=1):

@@ -22,7 +22,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -308,41 +308,55 @@ def _assert_never_500(shoppers: Shoppers) -> None:
                if s == 503)
 
 
+def _live_through(load: Shoppers, base: str, code: str, start: Callable[[], None],
+                  end: Callable[[], None]) -> tuple[Counter, float]:
+    """Start a fault and see it (writes 503 ``code``, reads served, /healthz saying it),
+    end it and see the shop recover by itself; what the fault looked like, and the
+    seconds from its end to the next order."""
+    load.phase = code
+    start()
+    assert load.wait_for("hold", 503)
+    assert _wait_health(base, (503, code)) == (503, code)
+    time.sleep(1)
+    during = load.seen(code)
+    assert (503, code) in during, during[-10:]
+    assert {c for s, c in during if s == 503} <= {code, "busy"}
+    assert (200, "") in load.seen(code, "read"), "reads stop during the fault"
+    load.phase = "after"
+    end()
+    started = time.monotonic()
+    assert load.wait_for("checkout", 201), "the shop did not recover by itself"
+    recovered_in = time.monotonic() - started
+    assert _wait_health(base, (200, "ok")) == (200, "ok")
+    return Counter(during), recovered_in
+
+
+def _fill(filler: Path) -> None:
+    """Take every free byte of the disk ``filler`` is on."""
+    with open(filler, "wb", buffering=0) as f:
+        for chunk in (1 << 20, 4096, 512):
+            try:
+                while f.write(b"\0" * chunk):
+                    pass
+            except OSError:
+                pass
+
+
 @pytest.mark.slow
 def test_a_full_disk_under_load_is_503_storage_full_and_recovers(tmp_path) -> None:
     folder = tmp_path / "small-disk"
     folder.mkdir()
+    filler = folder / "filler"
     with _mounted("-t", "tmpfs", "-o", "size=48m", "tmpfs", target=folder):
         path, pid = _shop_in(folder)
         with running_shop(path, workers=2, threads=4) as base, Shoppers(base, pid) as load:
             assert load.wait_for("checkout", 201)
-            load.phase = "full"
-            filler = folder / "filler"
-            with open(filler, "wb", buffering=0) as f:  # take every free byte
-                for chunk in (1 << 20, 4096, 512):
-                    try:
-                        while f.write(b"\0" * chunk):
-                            pass
-                    except OSError:
-                        pass
-            assert load.wait_for("hold", 503)
-            assert _wait_health(base, (503, "storage_full")) == (503, "storage_full")
-            time.sleep(1)
-            full = load.seen("full")
-            assert ("read", 200) in {(w, s) for _p, w, s, _c in load.answers
-                                     if _p == "full"}, "reads stop during a full disk"
-            assert {c for s, c in full if s == 503} <= {"storage_full", "busy"}
-            assert (503, "storage_full") in full
-            load.phase = "after"
-            filler.unlink()
-            started = time.monotonic()
-            assert load.wait_for("checkout", 201), "the shop did not recover by itself"
-            recovered_in = time.monotonic() - started
-            assert _wait_health(base, (200, "ok")) == (200, "ok")
+            during, recovered_in = _live_through(load, base, "storage_full",
+                                                 lambda: _fill(filler), filler.unlink)
         _assert_never_500(load)
         _no_order_lost(path, load.orders)
-        print(f"\nfull disk: during {Counter(load.seen('full'))}, recovered in "
-              f"{recovered_in:.1f} s, {len(load.orders)} orders, none lost")
+    print(f"\nfull disk: during {during}, recovered in {recovered_in:.1f} s, "
+          f"{len(load.orders)} orders, none lost")
 
 
 @pytest.mark.slow
@@ -350,30 +364,23 @@ def test_read_only_files_under_load_are_503_read_only_and_recover(tmp_path) -> N
     folder = tmp_path / "data"
     folder.mkdir()
     path, pid = _shop_in(folder)
+
+    def read_only() -> None:
+        _mount("-o", "remount,bind,ro", str(folder))
+        # Files opened before the remount stay writable through their descriptors; a
+        # reload makes the workers open everything anew, through the read-only mount
+        # (as the issue's reload during the fault did).
+        os.kill(_gunicorn_pids(base)[0], signal.SIGHUP)
+
     with running_shop(path, workers=2, threads=4) as base, Shoppers(base, pid) as load:
         assert load.wait_for("checkout", 201)
         with _mounted("--bind", str(folder), target=folder):
-            load.phase = "read_only"
-            _mount("-o", "remount,bind,ro", str(folder))
-            # Files opened before the remount stay writable through their descriptors; a
-            # reload makes the workers open everything anew, through the read-only mount
-            # (as the issue's reload during the fault did).
-            os.kill(_gunicorn_pids(base)[0], signal.SIGHUP)
-            assert load.wait_for("hold", 503)
-            assert _wait_health(base, (503, "read_only")) == (503, "read_only")
-            time.sleep(1)
-            during = load.seen("read_only")
-            assert (503, "read_only") in during, during[-10:]
-            assert (200, "") in load.seen("read_only", "read"), "reads stop"
-            load.phase = "after"
-            _mount("-o", "remount,bind,rw", str(folder))
-            started = time.monotonic()
-            assert load.wait_for("checkout", 201), "the shop did not recover by itself"
-            recovered_in = time.monotonic() - started
-            assert _wait_health(base, (200, "ok")) == (200, "ok")
+            during, recovered_in = _live_through(
+                load, base, "read_only", read_only,
+                lambda: _mount("-o", "remount,bind,rw", str(folder)))
     _assert_never_500(load)
     _no_order_lost(path, load.orders)
-    print(f"\nread-only: during {Counter(during)}, recovered in {recovered_in:.1f} s, "
+    print(f"\nread-only: during {during}, recovered in {recovered_in:.1f} s, "
           f"{len(load.orders)} orders, none lost")
 
 

@@ -14,25 +14,12 @@ import pytest
 from shop import db as shop_db
 from shop.db import database, write_transaction
 from shop.errors import Busy
-from shop.services import catalogue, orders, stock
+from shop.services import orders, stock
 from tests.conftest import sign_up
 from tests.populate import populate
+from tests.shopping import hold, product
 
 T = "'2026-01-01T00:00:00.000000Z'"
-
-
-def product(units: int = 1, sku: str = "P-1") -> int:
-    made = catalogue.create_product({"sku": sku, "title": f"Coat {sku}", "category": "coats",
-                                     "condition": "good", "price_cents": 2500,
-                                     "status": "active"})
-    if units:
-        stock.adjust(made["id"], units, "restock")
-    return made["id"]
-
-
-def hold(client, headers, product_id, quantity=1):
-    return client.post("/api/cart/items", json={"product_id": product_id,
-                                                "quantity": quantity}, headers=headers)
 
 
 # -- 1. REPLACE cannot rewrite history ------------------------------------------------------

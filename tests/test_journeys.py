@@ -10,45 +10,14 @@ import pytest
 from freezegun import freeze_time
 
 from shop import clock
-from shop.services import analytics, catalogue, stock
+from shop.services import analytics
 from tests.conftest import sign_up
+from tests.shopping import hold, product, rows
 
 ADDRESS = {"name": "Ann Byrne", "line1": "1 Main St", "city": "Cork", "eircode": "T12 AB34",
            "country": "IE"}
 
-
-def product(units: int = 1, sku: str = "P-1", price: int = 2500, **fields) -> int:
-    made = catalogue.create_product({"sku": sku, "title": f"Coat {sku}", "category": "coats",
-                                     "condition": "good", "price_cents": price,
-                                     "status": "active", **fields})
-    if units:
-        stock.adjust(made["id"], units, "restock")
-    return made["id"]
-
-
-def hold(client, headers, product_id, quantity=1):
-    return client.post("/api/cart/items", json={"product_id": product_id,
-                                                "quantity": quantity}, headers=headers)
-
-
-def rows(db_path, sql, *params):
-    conn = sqlite3.connect(db_path)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
-
-
-@pytest.fixture(autouse=True)
-def _ledger_is_clean_afterwards(request):
-    yield
-    if "app" in request.fixturenames:
-        assert stock.verify().violations == []
-
-
-@pytest.fixture
-def ann(client):
-    return sign_up(client, "ann@example.com")
+pytestmark = pytest.mark.usefixtures("clean_ledger")
 
 
 def public_ids(client) -> list[int]:
