@@ -36,7 +36,7 @@ _DATABASE = _FOLDER / "shop.db"
 init_database(_DATABASE)
 migrate()
 database.close()
-APP = create_app({"DATABASE": _DATABASE, "TESTING": True,
+APP = create_app({"DATABASE": _DATABASE, "MEDIA_DIR": _FOLDER / "media", "TESTING": True,
                   # CORS on, as a shop with a separate front end runs it.
                   "CORS_ORIGINS": ("https://shop.example.com",),
                   # Fuzzing signs in and asks for resets far more than anyone would.
