@@ -61,6 +61,9 @@ BUSINESS_REFUSALS: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/checkout"): {"cart", "delivery_address", "email"},
     ("POST", "/api/offers/{batch_id}/respond"): {"counter_price_cents"},  # counter, no price
     ("POST", "/api/admin/products/{product_id}/stock"): {"qty_change", "note"},  # sign; note
+    # Bytes that are not a complete JPEG, PNG or WebP: the schema can only say "binary".
+    ("POST", "/api/admin/products/{product_id}/images"): {"file"},
+    ("POST", "/api/sell/{batch_id}/items/{item_id}/images"): {"file"},
 }
 
 # Who is asking in the current test; schemathesis' own auth applies it (below).

@@ -23,7 +23,7 @@ from pydantic_core import PydanticCustomError
 from werkzeug.routing import IntegerConverter
 
 from shop.api.auth import current_user, require_admin
-from shop.errors import Invalid, PayloadTooLarge
+from shop.errors import Invalid, NotFound, PayloadTooLarge
 
 
 class RequestModel(BaseModel):
@@ -42,10 +42,23 @@ class QueryModel(BaseModel):
 
 
 class IdConverter(IntegerConverter):
-    """``<id:name>``: a positive id that fits SQLite's INTEGER; anything else is a 404."""
+    """``<id:name>``: a positive id that fits SQLite's INTEGER; anything else is a 404.
+
+    The pattern itself refuses 0 and leading zeros: a value Werkzeug matched by pattern
+    but then refused in ``to_python`` is answered 405 (not 404) when another method is
+    registered on the same path. The one value the pattern cannot refuse, 19 digits past
+    SQLite's largest integer, becomes 0, which :func:`route` answers with the same 404.
+    """
+
+    regex = r"[1-9][0-9]{0,18}"
+    MAX = 2**63 - 1
 
     def __init__(self, map: Any) -> None:
-        super().__init__(map, min=1, max=2**63 - 1)
+        super().__init__(map)
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        return number if number <= self.MAX else 0
 
 
 class ResponseModel(BaseModel):
@@ -314,9 +327,13 @@ def route(bp: Blueprint, path: str, method: str, *, summary: str, status: int = 
                      upload=upload, max_upload=max_upload)
     ROUTES.append(spec)
 
+    ids = re.findall(r"<id:([a-z_]+)>", path)
+
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if any(kwargs.get(name) == 0 for name in ids):  # see IdConverter
+                raise NotFound("The requested URL was not found on the server.")
             multipart = upload is not None and _multipart()
             if multipart:  # before anything reads the body
                 _limit_body(max_upload + MULTIPART_OVERHEAD, above_app_limit=True)
