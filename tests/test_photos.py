@@ -367,11 +367,13 @@ def test_gc_beside_live_uploads_keeps_every_uploaded_photo(app, client, admin_he
     sweeper.start()
     try:
         images = [upload(client, product_images_url(product), admin_headers,
-                         picture(color=(n, n, 0))).get_json()["image"] for n in range(8)]
+                         picture(color=(n, n, 0))).get_json() for n in range(8)]
     finally:
         stop.set()
         sweeper.join()
     assert len(sweeps) > 1
+    assert all("image" in answer for answer in images), [a for a in images if "image" not in a]
+    images = [answer["image"] for answer in images]
     for image in images:
         for url in image["variants"].values():
             fetch(client, url)

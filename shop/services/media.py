@@ -83,20 +83,33 @@ class LocalStorage:
 
     def put(self, name: str, data: bytes) -> None:
         path = self.path(name)
-        try:
-            if path.exists():
-                os.utime(path)
+        for _attempt in range(5):
+            try:
+                self._put(path, data)
                 return
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
+            except FileNotFoundError:
+                continue  # gc took the file (or the half-written one) meanwhile: again
+            except OSError as exc:
+                raise StorageError(f"cannot write the photo to {self.root}: "
+                                   f"{exc.strerror or exc}", retry_after=5) from exc
+        raise StorageError(f"cannot write the photo to {self.root}: it keeps vanishing",
+                           retry_after=5)
+
+    @staticmethod
+    def _put(path: Path, data: bytes) -> None:
+        if path.exists():
+            os.utime(path)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
+        try:
             with open(partial, "wb") as out:
                 out.write(data)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(partial, path)  # whole or absent, never half a file
-        except OSError as exc:
-            raise StorageError(f"cannot write the photo to {self.root}: "
-                               f"{exc.strerror or exc}", retry_after=5) from exc
+        finally:
+            partial.unlink(missing_ok=True)
 
     def exists(self, name: str) -> bool:
         return self.path(name).is_file()
@@ -268,10 +281,16 @@ class Collected:
     removed: int = 0
 
 
+PARTIAL_GRACE_SECONDS = 3600  # a file still being written is left alone at least this long
+
+
 def _sweep(names: list[tuple[str, float]], cutoff: float) -> int:
-    """One batch: delete the files older than ``cutoff`` that no row names, deciding and
-    deleting under the write lock. Returns how many files were removed."""
-    old = [(name, key_of(name)) for name, modified in names if modified < cutoff]
+    """One batch: delete the files older than ``cutoff`` that no row names (and files
+    left half-written for an hour), deciding and deleting under the write lock. Returns
+    how many files were removed."""
+    partial_cutoff = min(cutoff, time.time() - PARTIAL_GRACE_SECONDS)
+    old = [(name, key_of(name)) for name, modified in names
+           if modified < (cutoff if key_of(name) else partial_cutoff)]
     if not old:
         return 0
     keys = sorted({key for _name, key in old if key is not None})
