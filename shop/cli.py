@@ -333,6 +333,43 @@ def analytics_rollup(ctx: click.Context, day: date | None) -> None:
     click.echo(f"rolled up {total} event(s) of {label} into {len(rows)} row(s)")
 
 
+@main.group("media")
+def media_group() -> None:
+    """Uploaded photos (SHOP_MEDIA_DIR, or the bucket of SHOP_MEDIA_URL).
+
+    \b
+    Example:
+      shop media gc --grace-minutes 60
+    """
+
+
+@media_group.command("gc")
+@with_database
+@click.option("--grace-minutes", type=click.IntRange(0, 10080), default=60, show_default=True,
+              help="Keep files younger than this: an upload writes its files before its "
+                   "row.")
+@click.option("--batch", type=click.IntRange(1, 1000), default=200, show_default=True,
+              help="Files looked at per step (one short transaction each).")
+@click.pass_context
+@_handle_errors
+def media_gc(ctx: click.Context, grace_minutes: int, batch: int) -> None:
+    """Delete stored photo files that no image row names (deleted photos, abandoned
+    uploads), in batches beside live traffic. Idempotent; safe while uploads run.
+
+    \b
+    Example:
+      shop media gc --grace-minutes 60
+    """
+    from shop.services import media
+
+    _configure(ctx)
+    with click.progressbar(length=0, label="files checked", file=sys.stderr,
+                           show_pos=True) as bar:
+        result = media.collect_garbage(grace_seconds=grace_minutes * 60, batch=batch,
+                                       on_batch=bar.update)
+    click.echo(f"checked {result.checked} file(s), removed {result.removed}")
+
+
 @analytics_group.command("prune")
 @with_database
 @click.option("--days", type=click.IntRange(1, 3650), default=90, show_default=True,

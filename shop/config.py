@@ -67,6 +67,17 @@ def _origins(env: dict[str, str]) -> tuple[str, ...]:
     return origins
 
 
+_S3_URL = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._/-]*)?")
+
+
+def _media_url(env: dict[str, str]) -> str:
+    url = env.get("SHOP_MEDIA_URL", "")
+    if url and not _S3_URL.fullmatch(url):
+        raise ConfigError("SHOP_MEDIA_URL must be empty (the folder SHOP_MEDIA_DIR) or "
+                          f"s3://bucket/prefix; got {url!r}")
+    return url
+
+
 @dataclass(frozen=True)
 class Settings:
     database: Path = Path("var/shop.db")
@@ -94,6 +105,12 @@ class Settings:
     smtp_url: str = field(default="", repr=False)  # may carry a password
     mail_from: str = "shop@localhost"
     cors_origins: tuple[str, ...] = ()
+    # Uploaded photos (shop/services/media.py): a folder, or an S3-compatible bucket.
+    media_dir: Path = Path("var/media")
+    media_url: str = ""  # s3://bucket/prefix; empty: the local folder media_dir
+    media_endpoint: str = ""  # the S3 API's address (R2, MinIO...); empty: AWS
+    media_public_url: str = ""  # where browsers fetch photos; empty: /media/ or the bucket
+    media_workers: int = 1  # photo-processing processes per server process; 0: in-request
 
     @property
     def is_development(self) -> bool:
@@ -144,6 +161,11 @@ class Settings:
             smtp_url=smtp_url,
             mail_from=env.get("SHOP_MAIL_FROM") or "shop@localhost",
             cors_origins=_origins(env),
+            media_dir=Path(env.get("SHOP_MEDIA_DIR") or "var/media"),
+            media_url=_media_url(env),
+            media_endpoint=env.get("SHOP_MEDIA_ENDPOINT", ""),
+            media_public_url=env.get("SHOP_MEDIA_PUBLIC_URL", ""),
+            media_workers=_int(env, "SHOP_MEDIA_WORKERS", 1),
         )
 
     def with_overrides(self, overrides: dict[str, Any] | None) -> Settings:
@@ -154,6 +176,8 @@ class Settings:
         values = {k.lower(): v for k, v in overrides.items() if k.lower() in known}
         if "database" in values:
             values["database"] = Path(values["database"])
+        if "media_dir" in values:
+            values["media_dir"] = Path(values["media_dir"])
         return replace(self, **values)
 
 

@@ -40,7 +40,8 @@ def app(db_path: Path) -> Iterator[Flask]:
     init_database(db_path)
     migrate()
     database.close()
-    app = create_app({"DATABASE": db_path, "TESTING": True})
+    app = create_app({"DATABASE": db_path, "MEDIA_DIR": db_path.parent / "media",
+                      "TESTING": True})
     yield app
     database.close()
 

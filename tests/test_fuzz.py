@@ -36,7 +36,7 @@ _DATABASE = _FOLDER / "shop.db"
 init_database(_DATABASE)
 migrate()
 database.close()
-APP = create_app({"DATABASE": _DATABASE, "TESTING": True,
+APP = create_app({"DATABASE": _DATABASE, "MEDIA_DIR": _FOLDER / "media", "TESTING": True,
                   # CORS on, as a shop with a separate front end runs it.
                   "CORS_ORIGINS": ("https://shop.example.com",),
                   # Fuzzing signs in and asks for resets far more than anyone would.
@@ -61,6 +61,9 @@ BUSINESS_REFUSALS: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/checkout"): {"cart", "delivery_address", "email"},
     ("POST", "/api/offers/{batch_id}/respond"): {"counter_price_cents"},  # counter, no price
     ("POST", "/api/admin/products/{product_id}/stock"): {"qty_change", "note"},  # sign; note
+    # Bytes that are not a complete JPEG, PNG or WebP: the schema can only say "binary".
+    ("POST", "/api/admin/products/{product_id}/images"): {"file"},
+    ("POST", "/api/sell/{batch_id}/items/{item_id}/images"): {"file"},
 }
 
 # Who is asking in the current test; schemathesis' own auth applies it (below).

@@ -13,7 +13,7 @@ from shop.services import system
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app. ``test_config`` overrides settings by name (e.g. ``{"DATABASE": p}``)."""
-    from shop.api import accounts, analytics, cart, catalogue, health, selling
+    from shop.api import accounts, analytics, cart, catalogue, health, media, selling
     from shop.api.errors import register_error_handlers
     from shop.api.headers import register_headers
     from shop.api.logs import configure_logging
@@ -52,4 +52,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(cart.bp)
     app.register_blueprint(selling.bp)
     app.register_blueprint(analytics.bp)
+    app.register_blueprint(media.bp)
     return app

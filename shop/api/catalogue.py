@@ -11,7 +11,7 @@ from shop.api import schemas
 from shop.api.auth import current_user
 from shop.api.routing import route
 from shop.errors import Forbidden, Invalid
-from shop.services import audit, catalogue, stock
+from shop.services import audit, catalogue, photos, stock
 from shop.services.catalogue import ProductQuery
 
 bp = Blueprint("catalogue", __name__, url_prefix="/api")
@@ -64,12 +64,29 @@ def patch_product(product_id: int, body: schemas.ProductPatchIn) -> Any:
                                                 actor_id=current_user().id)}
 
 
-@route(bp, "/admin/products/<id:product_id>/images", "POST", summary="Attach an image",
-       status=201, auth="admin", body=schemas.ImageIn, response=schemas.ImageWrapper,
-       errors=[404])
-def add_image(product_id: int, body: schemas.ImageIn) -> Any:
+@route(bp, "/admin/products/<id:product_id>/images", "POST",
+       summary="Upload a photo (multipart, field file) or attach a reference (JSON)",
+       status=201, auth="admin", body=schemas.ImageIn, upload=photos.FIELD,
+       max_upload=photos.MAX_BYTES, response=schemas.ImageWrapper, errors=[404, 409])
+def add_image(product_id: int, body: schemas.ImageIn | None, upload: bytes | None) -> Any:
+    if upload is not None:
+        return {"image": catalogue.add_photo(product_id, upload, actor_id=current_user().id)}
     return {"image": catalogue.add_image(product_id, body.cloudflare_id, body.url,
                                          body.variants, actor_id=current_user().id)}
+
+
+@route(bp, "/admin/products/<id:product_id>/images/<id:image_id>", "PATCH",
+       summary="Move an image to another place in the product's display order",
+       auth="admin", body=schemas.ImagePositionIn, response=schemas.ImageList, errors=[404])
+def move_image(product_id: int, image_id: int, body: schemas.ImagePositionIn) -> Any:
+    return {"images": catalogue.move_image(product_id, image_id, body.position,
+                                           actor_id=current_user().id)}
+
+
+@route(bp, "/admin/products/<id:product_id>/images/<id:image_id>", "DELETE",
+       summary="Delete an image of the product", status=204, auth="admin", errors=[404])
+def remove_image(product_id: int, image_id: int) -> Any:
+    catalogue.remove_image(product_id, image_id, actor_id=current_user().id)
 
 
 @route(bp, "/admin/products/<id:product_id>/stock", "POST",

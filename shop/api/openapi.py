@@ -75,16 +75,30 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
                   for name in spec.headers)
     if params:
         op["parameters"] = params
+    content: dict[str, Any] = {}
     if spec.body is not None:
-        op["requestBody"] = {"required": True,
-                             "content": {"application/json": {"schema": _ref(spec.body)}}}
+        content["application/json"] = {"schema": _ref(spec.body)}
+    if spec.upload is not None:
+        megabytes = (spec.max_upload or 0) // (1024 * 1024)
+        content["multipart/form-data"] = {
+            "schema": {"type": "object", "required": [spec.upload],
+                       "additionalProperties": False,
+                       "properties": {spec.upload: {
+                           "type": "string", "format": "binary",
+                           "contentMediaType": "application/octet-stream",
+                           "description": f"A JPEG, PNG or WebP image of at most {megabytes} "
+                                          "MiB and 40 megapixels; its type is read from its "
+                                          "content, never from its name."}}},
+            "encoding": {spec.upload: {"contentType": "image/jpeg, image/png, image/webp"}}}
+    if content:
+        op["requestBody"] = {"required": True, "content": content}
     ok: dict[str, Any] = {"description": _REASONS.get(spec.status, "OK")}
     if spec.response is not None:
         ok["content"] = {"application/json": {"schema": _ref(spec.response)}}
     responses: dict[str, Any] = {str(spec.status): ok}
     # 414: any URL can be longer than the server reads (a JSON error, see shop/api/worker.py).
     errors = set(spec.errors) | {414, 500}
-    if spec.body is not None:
+    if spec.body is not None or spec.upload is not None:
         errors |= {400, 413}
     if spec.query is not None or spec.headers:
         errors.add(400)  # a query or header that breaks its rule
@@ -100,7 +114,10 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
         errors.add(403)
     for status in sorted(errors):
         reason = _REASONS.get(status, "Error")
-        if status == 413 and spec.max_body is not None:
+        if status == 413 and spec.max_upload is not None:
+            reason += (f" (the {spec.upload} may be at most {spec.max_upload} bytes, "
+                       "or 40 megapixels)")
+        elif status == 413 and spec.max_body is not None:
             reason += f" (the body may be at most {spec.max_body} bytes)"
         responses[str(status)] = {
             "description": reason,

@@ -23,7 +23,7 @@ from pydantic_core import PydanticCustomError
 from werkzeug.routing import IntegerConverter
 
 from shop.api.auth import current_user, require_admin
-from shop.errors import Invalid, PayloadTooLarge
+from shop.errors import Invalid, NotFound, PayloadTooLarge
 
 
 class RequestModel(BaseModel):
@@ -42,10 +42,23 @@ class QueryModel(BaseModel):
 
 
 class IdConverter(IntegerConverter):
-    """``<id:name>``: a positive id that fits SQLite's INTEGER; anything else is a 404."""
+    """``<id:name>``: a positive id that fits SQLite's INTEGER; anything else is a 404.
+
+    The pattern itself refuses 0 and leading zeros: a value Werkzeug matched by pattern
+    but then refused in ``to_python`` is answered 405 (not 404) when another method is
+    registered on the same path. The one value the pattern cannot refuse, 19 digits past
+    SQLite's largest integer, becomes 0, which :func:`route` answers with the same 404.
+    """
+
+    regex = r"[1-9][0-9]{0,18}"
+    MAX = 2**63 - 1
 
     def __init__(self, map: Any) -> None:
-        super().__init__(map, min=1, max=2**63 - 1)
+        super().__init__(map)
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        return number if number <= self.MAX else 0
 
 
 class ResponseModel(BaseModel):
@@ -76,6 +89,8 @@ class RouteSpec:
     errors: list[int] = field(default_factory=list)
     headers: list[str] = field(default_factory=list)
     max_body: int | None = None  # bytes; a larger body is a 413 (else SHOP_MAX_REQUEST_BYTES)
+    upload: str | None = None  # a multipart/form-data file field the route also accepts
+    max_upload: int | None = None  # bytes in that file
 
 
 ROUTES: list[RouteSpec] = []
@@ -237,12 +252,13 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
     return _validated(model, data)
 
 
-def _limit_body(max_body: int) -> None:
-    """Refuse a body over ``max_body`` bytes (or the app's limit, if lower) before a byte
-    of it is parsed: by its Content-Length, or, without one (chunked), by reading at most
-    one byte more than the limit."""
+def _limit_body(max_body: int, *, above_app_limit: bool = False) -> None:
+    """Refuse a body over ``max_body`` bytes (or the app's limit, if lower, unless
+    ``above_app_limit``: an upload route's own limit) before a byte of it is parsed: by its
+    Content-Length, or, without one (chunked), by reading at most one byte more than the
+    limit."""
     app_limit = request.max_content_length
-    limit = max_body if app_limit is None else min(app_limit, max_body)
+    limit = max_body if app_limit is None or above_app_limit else min(app_limit, max_body)
     message = f"the body may be at most {limit} bytes"
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(message)
@@ -253,11 +269,42 @@ def _limit_body(max_body: int) -> None:
         raise PayloadTooLarge(message)
 
 
+# What a multipart body may carry besides the file: its boundaries and part headers.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+def _multipart() -> bool:
+    return request.mimetype == "multipart/form-data"
+
+
+def parse_upload(name: str, max_bytes: int) -> bytes:
+    """The bytes of the multipart field ``name`` (a file part, or a plain field), the only
+    field allowed; 400 ``invalid`` naming it when absent, 413 over ``max_bytes``. The file
+    name and the part's Content-Type are not read: what the bytes are is decided later, by
+    decoding them."""
+    form, files = request.form, request.files  # parsed from the body read by _limit_body
+    for other in sorted((set(form) | set(files)) - {name}):
+        raise Invalid(f"{other} is not a field of this request",
+                      details={"fields": {other: "is not a field of this request"}})
+    if name in files:
+        data = files[name].stream.read(max_bytes + 1)
+    elif name in form:
+        data = form[name].encode()
+    else:
+        sentence = f"is required: send it as a multipart/form-data field named {name}"
+        raise Invalid(f"{name} {sentence}", details={"fields": {name: sentence}})
+    if len(data) > max_bytes:
+        sentence = f"may be at most {max_bytes // (1024 * 1024)} MiB"
+        raise PayloadTooLarge(f"the {name} {sentence}", details={"fields": {name: sentence}})
+    return data
+
+
 def route(bp: Blueprint, path: str, method: str, *, summary: str, status: int = 200,
           body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
           response: type[BaseModel] | None = None,
           auth: str = "none", errors: list[int] | None = None,
-          headers: list[str] | None = None, max_body: int | None = None) -> Callable:
+          headers: list[str] | None = None, max_body: int | None = None,
+          upload: str | None = None, max_upload: int | None = None) -> Callable:
     """Register a view on ``bp`` and describe it for the OpenAPI document.
 
     The view receives the validated body as ``body=`` when a body model is given, the
@@ -265,17 +312,32 @@ def route(bp: Blueprint, path: str, method: str, *, summary: str, status: int = 
     returns a response model instance (or a dict matching it), or ``None`` for 204.
     ``max_body`` lowers the size limit for this route: a larger body is a 413
     ``payload_too_large`` before a byte of it is parsed (see :func:`parse_body`).
+
+    ``upload`` names a file field: the route then also takes a multipart/form-data body
+    carrying that field alone, of at most ``max_upload`` bytes (a limit above the app's
+    SHOP_MAX_REQUEST_BYTES, for this route's multipart bodies only). The view receives its
+    bytes as ``upload=`` (and ``body=None``), or ``upload=None`` and the JSON body.
     """
+    if upload is not None and max_upload is None:
+        raise ValueError("an upload route needs max_upload")
     prefix = bp.url_prefix or ""
     spec = RouteSpec(path=prefix + path, method=method.lower(), summary=summary, status=status,
                      body=body, query=query, response=response, auth=auth, tags=[bp.name],
-                     errors=errors or [], headers=headers or [], max_body=max_body)
+                     errors=errors or [], headers=headers or [], max_body=max_body,
+                     upload=upload, max_upload=max_upload)
     ROUTES.append(spec)
+
+    ids = re.findall(r"<id:([a-z_]+)>", path)
 
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if max_body is not None:  # before anything reads the body
+            if any(kwargs.get(name) == 0 for name in ids):  # see IdConverter
+                raise NotFound("The requested URL was not found on the server.")
+            multipart = upload is not None and _multipart()
+            if multipart:  # before anything reads the body
+                _limit_body(max_upload + MULTIPART_OVERHEAD, above_app_limit=True)
+            elif max_body is not None:
                 _limit_body(max_body)
             # Who is asking comes before what they sent: no schema details for strangers.
             if auth == "user":
@@ -286,8 +348,15 @@ def route(bp: Blueprint, path: str, method: str, *, summary: str, status: int = 
                 current_user(required=False)
             if query is not None:
                 kwargs["query"] = parse_query(query)
-            if body is not None:
-                kwargs["body"] = parse_body(body)
+            if multipart:
+                kwargs["upload"] = parse_upload(upload, max_upload)
+                if body is not None:
+                    kwargs["body"] = None
+            else:
+                if upload is not None:
+                    kwargs["upload"] = None
+                if body is not None:
+                    kwargs["body"] = parse_body(body)
             result = view(*args, **kwargs)
             if result is None:
                 return "", 204

@@ -154,12 +154,27 @@ Cursor = explained(Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,5
 MAX_SEARCH_LENGTH = 200
 
 
+class PhotoVariants(ResponseModel):
+    """An uploaded photo's WebP variants: longest edge about 200, 600 and 1600 pixels."""
+
+    thumb: str
+    card: str
+    full: str
+
+
 class ImageOut(ResponseModel):
+    """A photo the shop stored (``variants`` are its URLs, with ``width`` and ``height``
+    of the full one) or a reference to a picture hosted elsewhere (``cloudflare_id``, and
+    ``variants`` as the names it was given)."""
+
     id: int
-    cloudflare_id: str
+    cloudflare_id: str | None = Field(default=None,
+                                      description="A reference's id; absent for uploads.")
     url: str
-    variants: list[str]
+    variants: list[str] | PhotoVariants
     position: int
+    width: int | None = None
+    height: int | None = None
 
 
 class ProductOut(ResponseModel):
@@ -252,6 +267,14 @@ class ImageIn(RequestModel):
 
 class ImageWrapper(ResponseModel):
     image: ImageOut
+
+
+class ImageList(ResponseModel):
+    images: list[ImageOut]
+
+
+class ImagePositionIn(RequestModel):
+    position: whole(0, 1000, "a position (0 is shown first; past the end means last)")
 
 
 def _not_zero(value: int) -> int:
@@ -455,6 +478,10 @@ class SellImageOut(ImageOut):
 
 class SellImageWrapper(ResponseModel):
     image: SellImageOut
+
+
+class SellImageList(ResponseModel):
+    images: list[SellImageOut]
 
 
 class SellItemOut(ResponseModel):

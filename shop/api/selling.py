@@ -10,7 +10,7 @@ from flask import Blueprint
 from shop.api import schemas
 from shop.api.auth import current_user
 from shop.api.routing import Answer, header, route
-from shop.services import selling
+from shop.services import photos, selling
 
 bp = Blueprint("selling", __name__, url_prefix="/api")
 
@@ -49,12 +49,33 @@ def add_image(batch_id: str, body: schemas.ImageIn) -> Any:
 
 
 @route(bp, "/sell/<batch_id>/items/<id:item_id>/images", "POST",
-       summary="Attach a photo of one item (it goes to that item's product)", status=201,
-       auth="user", body=schemas.ImageIn, response=schemas.SellImageWrapper,
+       summary="Upload a photo of one item (multipart, field file) or attach a reference "
+               "(JSON); it goes to that item's product", status=201,
+       auth="user", body=schemas.ImageIn, upload=photos.FIELD, max_upload=photos.MAX_BYTES,
+       response=schemas.SellImageWrapper, errors=[404, 409])
+def add_item_image(batch_id: str, item_id: int, body: schemas.ImageIn | None,
+                   upload: bytes | None) -> Any:
+    seller = current_user().id
+    if upload is not None:
+        return {"image": selling.add_photo(batch_id, seller, item_id, upload)}
+    return {"image": selling.add_image(batch_id, seller, body.cloudflare_id, body.url,
+                                       body.variants, item_id=item_id)}
+
+
+@route(bp, "/sell/<batch_id>/items/<id:item_id>/images/<id:image_id>", "PATCH",
+       summary="Move a photo of one item to another place in its display order",
+       auth="user", body=schemas.ImagePositionIn, response=schemas.SellImageList,
        errors=[404, 409])
-def add_item_image(batch_id: str, item_id: int, body: schemas.ImageIn) -> Any:
-    return {"image": selling.add_image(batch_id, current_user().id, body.cloudflare_id,
-                                       body.url, body.variants, item_id=item_id)}
+def move_item_image(batch_id: str, item_id: int, image_id: int,
+                    body: schemas.ImagePositionIn) -> Any:
+    return {"images": selling.move_photo(batch_id, current_user().id, item_id, image_id,
+                                         body.position)}
+
+
+@route(bp, "/sell/<batch_id>/items/<id:item_id>/images/<id:image_id>", "DELETE",
+       summary="Delete a photo of one item", status=204, auth="user", errors=[404, 409])
+def remove_item_image(batch_id: str, item_id: int, image_id: int) -> Any:
+    selling.remove_photo(batch_id, current_user().id, item_id, image_id)
 
 
 @route(bp, "/sell/<batch_id>/withdraw", "POST", summary="Take my submission back",

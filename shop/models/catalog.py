@@ -64,27 +64,44 @@ Product.add_index(peewee.ModelIndex(
 
 
 class Image(BaseModel):
-    """The only source of truth for pictures: belongs to a product or to a submission."""
+    """The only source of truth for pictures: belongs to a product or to a submission.
+
+    Either a reference to a picture hosted elsewhere (``cloudflare_id`` and ``url``) or a
+    photo the shop stored (``storage_key``, the SHA-256 naming its variant files, and the
+    full variant's ``width`` and ``height``): exactly one of the two (migration 009).
+    """
 
     # index=False: (product_id, position) below serves the key and the display order.
     product = peewee.ForeignKeyField(Product, null=True, on_delete="CASCADE", backref="images",
                                      index=False)
     submission = peewee.ForeignKeyField(SellSubmission, null=True, on_delete="CASCADE",
                                         backref="images")
-    cloudflare_id = peewee.TextField(constraints=[Check("length(cloudflare_id) >= 1")])
-    url = peewee.TextField(constraints=[Check("length(url) BETWEEN 1 AND 2000")])
+    cloudflare_id = peewee.TextField(null=True, constraints=[
+        Check("cloudflare_id IS NULL OR length(cloudflare_id) >= 1")])
+    url = peewee.TextField(null=True, constraints=[
+        Check("url IS NULL OR length(url) BETWEEN 1 AND 2000")])
     variants = JSONField(default=list, constraints=[json_text("variants")])
     position = peewee.IntegerField(default=0, constraints=[Check("position >= 0")])
     created_at = UtcDateTimeField()
     # A seller's photo of one item of the submission; it goes to that item's product.
     sell_item = peewee.ForeignKeyField(SellItem, null=True, on_delete="CASCADE",
                                        backref="images")
+    storage_key = peewee.TextField(null=True, index=True, constraints=[Check(
+        "storage_key IS NULL OR (length(storage_key) = 64 "
+        "AND storage_key NOT GLOB '*[^0-9a-f]*')")])
+    width = peewee.IntegerField(null=True, constraints=[
+        Check("width IS NULL OR width BETWEEN 1 AND 100000")])
+    height = peewee.IntegerField(null=True, constraints=[
+        Check("height IS NULL OR height BETWEEN 1 AND 100000")])
 
     class Meta:
         table_name = "images"
         constraints = [
             Check("(product_id IS NULL) <> (submission_id IS NULL)"),
             Check("sell_item_id IS NULL OR submission_id IS NOT NULL"),
+            Check("CASE WHEN storage_key IS NULL THEN cloudflare_id IS NOT NULL AND url IS NOT "
+                  "NULL AND width IS NULL AND height IS NULL ELSE cloudflare_id IS NULL AND "
+                  "url IS NULL AND width IS NOT NULL AND height IS NOT NULL END"),
         ]
         indexes = ((("product", "position"), False),)
 

@@ -14,14 +14,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import peewee
-
 from shop import clock
 from shop.db import database, write_transaction
 from shop.errors import Conflict, NotFound
 from shop.models import Image, Product
-from shop.services import audit, holds
+from shop.services import audit, holds, media
 from shop.services.pagination import DEFAULT_LIMIT, Page, decode_cursor, page_of
+from shop.services.photos import MAX_PHOTOS
 
 # sort name -> the key columns, and whether they run descending.
 SORTS: dict[str, tuple[tuple[str, str], bool]] = {
@@ -44,8 +43,8 @@ _COLUMNS = ("id", "sku", "title", "description", "brand", "category", "size", "c
             "price_cents", "status", "stock_quantity", "featured", "created_at",
             "updated_at")
 _SELECT = f"SELECT {', '.join('p.' + c for c in _COLUMNS)}"
-_IMAGES = ("SELECT product_id, id, cloudflare_id, url, variants, position FROM images "
-           "WHERE product_id IN ({}) ORDER BY product_id, position, id")
+_IMAGES = ("SELECT product_id, id, cloudflare_id, url, variants, position, storage_key, width, "
+           "height FROM images WHERE product_id IN ({}) ORDER BY product_id, position, id")
 
 
 @dataclass(frozen=True)
@@ -174,10 +173,12 @@ def _products(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if products:
         cursor = database.execute_sql(_IMAGES.format(", ".join("?" * len(products))),
                                       tuple(products))
-        for product_id, image_id, cloudflare_id, url, variants, position in cursor:
-            products[product_id]["images"].append({
+        for (product_id, image_id, cloudflare_id, url, variants, position, key, width,
+             height) in cursor:
+            products[product_id]["images"].append(media.image_view({
                 "id": image_id, "cloudflare_id": cloudflare_id, "url": url,
-                "variants": json.loads(variants), "position": position})
+                "variants": json.loads(variants), "position": position,
+                "storage_key": key, "width": width, "height": height}))
     for product in products.values():
         product["featured"] = bool(product["featured"])
     return list(products.values())
@@ -207,8 +208,7 @@ def list_products(query: ProductQuery, *, limit: int = DEFAULT_LIMIT,
 
 
 def image_data(image: Image) -> dict[str, Any]:
-    return {"id": image.id, "cloudflare_id": image.cloudflare_id, "url": image.url,
-            "variants": image.variants, "position": image.position}
+    return media.image_view(media.row_of(image))
 
 
 def products_by_id(ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -275,17 +275,78 @@ def update_product(product_id: int, changes: dict[str, Any], *,
         return after
 
 
+def _product_images(product_id: int) -> list[Image]:
+    return list(Image.select().where(Image.product == product_id)
+                .order_by(Image.position, Image.id))
+
+
+def _room_for_a_photo(product_id: int) -> list[Image]:
+    """The product's images; 404 for no product, 409 when it has MAX_PHOTOS already."""
+    if not Product.select().where(Product.id == product_id).exists():
+        raise NotFound("no such product")
+    images = _product_images(product_id)
+    if len(images) >= MAX_PHOTOS:
+        raise Conflict(f"a product takes at most {MAX_PHOTOS} photos: delete one first",
+                       details={"product_id": product_id, "limit": MAX_PHOTOS})
+    return images
+
+
 def add_image(product_id: int, cloudflare_id: str, url: str, variants: list[str], *,
               actor_id: int | None = None) -> dict[str, Any]:
-    """Attach an image after the product's last one."""
+    """Attach a reference to a picture hosted elsewhere, after the product's last image."""
     with write_transaction():
-        if not Product.select().where(Product.id == product_id).exists():
-            raise NotFound("no such product")
-        last = (Image.select(peewee.fn.max(Image.position))
-                .where(Image.product == product_id).scalar())
+        images = _room_for_a_photo(product_id)
         image = Image.create(product=product_id, cloudflare_id=cloudflare_id, url=url,
-                             variants=variants, position=0 if last is None else last + 1,
-                             created_at=clock.now())
+                             variants=variants, position=len(images), created_at=clock.now())
         audit.record(actor_id, "product.image", "product", product_id, None,
                      image_data(image))
         return image_data(image)
+
+
+def add_photo(product_id: int, data: bytes, *, actor_id: int | None = None) -> dict[str, Any]:
+    """Upload a photo (after the product's last image): checked and re-encoded, its files
+    written, then the row, then the files made sure of (see services/media.py)."""
+    _room_for_a_photo(product_id)  # cheap refusals before the work
+    stored = media.store(data)
+    with write_transaction():
+        images = _room_for_a_photo(product_id)
+        image = Image.create(product=product_id, storage_key=stored.key, width=stored.width,
+                             height=stored.height, variants=list(media.VARIANT_NAMES),
+                             position=len(images), created_at=clock.now())
+        audit.record(actor_id, "product.image", "product", product_id, None,
+                     image_data(image))
+        view = image_data(image)
+    media.ensure(stored)
+    return view
+
+
+def _product_image(product_id: int, image_id: int) -> list[Image]:
+    images = _product_images(product_id)
+    if not any(i.id == image_id for i in images):
+        raise NotFound("no such image on this product")
+    return images
+
+
+def move_image(product_id: int, image_id: int, position: int, *,
+               actor_id: int | None = None) -> list[dict[str, Any]]:
+    """Show this image at ``position`` (0 first; past the end: last); the product's images
+    in their new order."""
+    with write_transaction():
+        images = _product_image(product_id, image_id)
+        before = [i.id for i in images]
+        order = media.arrange(images, image_id, position)
+        audit.record(actor_id, "product.images.order", "product", product_id,
+                     {"order": before}, {"order": [i.id for i in order]})
+        return [image_data(i) for i in order]
+
+
+def remove_image(product_id: int, image_id: int, *, actor_id: int | None = None) -> None:
+    """Delete one image; the others close up. Its files go with ``shop media gc`` once no
+    row names them."""
+    with write_transaction():
+        images = _product_image(product_id, image_id)
+        gone = next(i for i in images if i.id == image_id)
+        Image.delete().where(Image.id == image_id).execute()
+        media.arrange([i for i in images if i.id != image_id])
+        audit.record(actor_id, "product.image.delete", "product", product_id,
+                     image_data(gone), None)

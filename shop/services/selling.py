@@ -25,13 +25,13 @@ from shop.config import get_settings
 from shop.db import write_transaction
 from shop.errors import Conflict, Invalid, InvalidOfferTransition, NotFound
 from shop.models import Image, OfferEvent, Product, SellItem, SellSubmission
-from shop.services import audit, batches, idempotency
+from shop.services import audit, batches, idempotency, media, photos
 from shop.services.codes import readable_code
 from shop.services.ledger import append_move
 from shop.services.pagination import DEFAULT_LIMIT, Page, newest_first
 
 MAX_ITEMS = 50
-MAX_PHOTOS = 10
+MAX_PHOTOS = photos.MAX_PHOTOS
 
 ANY_STATUS = frozenset({"pending", "reviewing", "approved", "rejected", "withdrawn"})
 NEGOTIATING = frozenset({"reviewing", "approved"})
@@ -191,33 +191,90 @@ def submit(seller_id: int, items: list[dict[str, Any]], seller_price_cents: int 
         return _view(sub)
 
 
+def _photo_owner(batch_id: str, seller_id: int, item_id: int | None) -> tuple[
+        SellSubmission, peewee.ModelSelect]:
+    """The seller's open submission and the images of the item (or the batch) a photo goes
+    to; 404 for anyone else's, 409 once the shop has decided (RULES)."""
+    sub = _find(batch_id, seller_id)
+    _rule(sub, "photo", "seller")
+    mine = Image.select().where(Image.submission == sub.id)
+    if item_id is not None:
+        if not SellItem.select().where((SellItem.id == item_id)
+                                       & (SellItem.submission == sub.id)).exists():
+            raise NotFound("no such item in this submission")
+        mine = mine.where(Image.sell_item == item_id)
+    else:
+        mine = mine.where(Image.sell_item.is_null())
+    return sub, mine.order_by(Image.position, Image.id)
+
+
+def _room_for_a_photo(batch_id: str, seller_id: int, item_id: int | None) -> tuple[
+        SellSubmission, int]:
+    """As ``_photo_owner``, and 409 when the item has MAX_PHOTOS; the next position."""
+    sub, mine = _photo_owner(batch_id, seller_id, item_id)
+    count = mine.count()
+    if item_id is not None and count >= MAX_PHOTOS:
+        raise Conflict(f"an item takes at most {MAX_PHOTOS} photos: delete one first",
+                       details={"item_id": item_id, "limit": MAX_PHOTOS})
+    return sub, count
+
+
 def add_image(batch_id: str, seller_id: int, cloudflare_id: str, url: str,
               variants: list[str], *, item_id: int | None = None) -> dict[str, Any]:
-    """A photo of the batch, or of one of its items (which goes to that item's product on
-    acceptance), while the shop has not decided; at most MAX_PHOTOS per item."""
+    """A reference to a picture of the batch, or of one of its items (which goes to that
+    item's product on acceptance), while the shop has not decided; at most MAX_PHOTOS per
+    item."""
     with write_transaction():
-        sub = _find(batch_id, seller_id)
-        _rule(sub, "photo", "seller")
-        mine = Image.select().where(Image.submission == sub.id)
-        if item_id is not None:
-            if not SellItem.select().where((SellItem.id == item_id)
-                                           & (SellItem.submission == sub.id)).exists():
-                raise NotFound("no such item in this submission")
-            mine = mine.where(Image.sell_item == item_id)
-            if mine.count() >= MAX_PHOTOS:
-                raise Conflict(f"an item takes at most {MAX_PHOTOS} photos",
-                               details={"item_id": item_id, "limit": MAX_PHOTOS})
-        last = mine.select(peewee.fn.max(Image.position)).scalar()
+        sub, position = _room_for_a_photo(batch_id, seller_id, item_id)
         image = Image.create(submission=sub.id, sell_item=item_id,
                              cloudflare_id=cloudflare_id, url=url, variants=variants,
-                             position=0 if last is None else last + 1, created_at=clock.now())
+                             position=position, created_at=clock.now())
         return _image_data(image)
 
 
+def add_photo(batch_id: str, seller_id: int, item_id: int, data: bytes) -> dict[str, Any]:
+    """Upload a photo of one item: who may, and whether there is room, is checked before
+    the work and again in the transaction; the files are written before the row (see
+    services/media.py)."""
+    _room_for_a_photo(batch_id, seller_id, item_id)  # a stranger's upload costs nothing
+    stored = media.store(data)
+    with write_transaction():
+        sub, position = _room_for_a_photo(batch_id, seller_id, item_id)
+        image = Image.create(submission=sub.id, sell_item=item_id, storage_key=stored.key,
+                             width=stored.width, height=stored.height,
+                             variants=list(media.VARIANT_NAMES), position=position,
+                             created_at=clock.now())
+        view = _image_data(image)
+    media.ensure(stored)
+    return view
+
+
+def _item_photos(batch_id: str, seller_id: int, item_id: int, image_id: int) -> list[Image]:
+    _sub, mine = _photo_owner(batch_id, seller_id, item_id)
+    images = list(mine)
+    if not any(i.id == image_id for i in images):
+        raise NotFound("no such photo of this item")
+    return images
+
+
+def move_photo(batch_id: str, seller_id: int, item_id: int, image_id: int,
+               position: int) -> list[dict[str, Any]]:
+    """Show this photo of the item at ``position`` (0 first; past the end: last)."""
+    with write_transaction():
+        images = _item_photos(batch_id, seller_id, item_id, image_id)
+        return [_image_data(i) for i in media.arrange(images, image_id, position)]
+
+
+def remove_photo(batch_id: str, seller_id: int, item_id: int, image_id: int) -> None:
+    """Delete one photo of the item, while the submission is open; the others close up."""
+    with write_transaction():
+        images = _item_photos(batch_id, seller_id, item_id, image_id)
+        Image.delete().where(Image.id == image_id).execute()
+        media.arrange([i for i in images if i.id != image_id])
+
+
 def _image_data(image: Image) -> dict[str, Any]:
-    return {"id": image.id, "cloudflare_id": image.cloudflare_id, "url": image.url,
-            "variants": image.variants, "position": image.position,
-            "item_id": image.sell_item_id}
+    return media.image_view({**media.row_of(image), "item_id": image.sell_item_id})
 
 
 def cost_shares(final_price_cents: int, asking: list[int | None]) -> list[int]:
@@ -386,7 +443,8 @@ def _accept(sub: SellSubmission, price: int, actor: str, actor_user: int, now: d
         for image in photos.get(item.id, []):  # an image has one owner: the product's copy
             Image.create(product=product.id, cloudflare_id=image.cloudflare_id,
                          url=image.url, variants=image.variants, position=image.position,
-                         created_at=now)
+                         storage_key=image.storage_key, width=image.width,
+                         height=image.height, created_at=now)
     return sub
 
 
