@@ -72,6 +72,10 @@ def populate(now: datetime = FIXED_NOW) -> None:
         product = _insert_product(n, item.id, now)
         Image.create(product=product.id, cloudflare_id=f"prod-{n}", url="https://x/p.jpg",
                      variants=["thumb"], created_at=now)
+        if _has_column("images", "storage_key"):  # from migration 009 on: a stored photo
+            _insert("images", product_id=product.id, variants="{}", position=1,
+                    created_at=clock.to_text(now), storage_key=f"{n}".rjust(64, "c"),
+                    width=1600, height=1200)
         StockMove.create(product=product.id, qty_change=5, reason="restock", actor=user,
                          created_at=now)
         hold = ProductReservation.create(product=product.id, user=user, quantity=1,
@@ -117,6 +121,10 @@ def _insert_product(n: int, item_id: int, now: datetime) -> SimpleNamespace:
 def _has_table(name: str) -> bool:
     return database.execute_sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
                                 (name,)).fetchone() is not None
+
+
+def _has_column(table: str, column: str) -> bool:
+    return any(r[1] == column for r in database.execute_sql(f'PRAGMA table_info("{table}")'))
 
 
 def _insert(table: str, **values: object) -> int:

@@ -213,6 +213,7 @@ NEEDS_A_DATABASE = {
     ("offers", "expire"): [],
     ("set-password",): ["--email", "owner@example.com", "--password-stdin"],
     ("stock", "verify"): [],
+    ("media", "gc"): [],
 }
 MAY_RUN_WITHOUT_ONE = {("migrate",), ("serve",), ("seed-demo",), ("restore",),
                        ("d1", "export")}

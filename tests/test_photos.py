@@ -469,3 +469,65 @@ def test_the_gc_command_reports_and_is_idempotent(app, client, admin_headers, pr
     again = runner.invoke(["media", "gc", "--grace-minutes", "0"])
     assert again.output.splitlines()[-1] == "checked 0 file(s), removed 0"
     assert stored_files(app) == []
+
+
+# --- over a real gunicorn ----------------------------------------------------------------------
+
+def _multipart(data: bytes, name: str = "photo.jpg") -> tuple[bytes, str]:
+    boundary = "shop-test-boundary-7d1e"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+            f"filename=\"{name}\"\r\nContent-Type: image/jpeg\r\n\r\n").encode() + data + \
+        f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.mark.slow
+def test_an_upload_over_gunicorn_is_served_re_encoded_and_a_bomb_is_a_json_413(tmp_path):
+    """The whole path as a browser takes it: a phone photo posted to a real gunicorn comes
+    back from /media as WebP with no EXIF and an immutable cache header; a PNG claiming
+    50,000 x 50,000 pixels is the shared JSON 413."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    from shop.db import init_database
+    from shop.services import accounts, catalogue
+    from shop.services.migrations import migrate
+    from tests.servers import running_shop
+
+    path = tmp_path / "shop.db"
+    init_database(path)
+    migrate()
+    accounts.register("owner@example.com", "a long enough password", "Owner")
+    accounts.create_admin("owner@example.com", None)
+    token = accounts.login("owner@example.com", "a long enough password").token
+    pid = catalogue.create_product({"sku": "COAT-9", "title": "Wool coat", "category": "coats",
+                                    "condition": "good", "price_cents": 4500})["id"]
+    database.close()
+
+    def post(base: str, data: bytes) -> tuple[int, dict, str]:
+        body, kind = _multipart(data)
+        request = urllib.request.Request(
+            f"{base}/api/admin/products/{pid}/images", data=body, method="POST",
+            headers={"Content-Type": kind, "Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as r:
+                return r.status, json.loads(r.read()), r.headers["Content-Type"]
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read()), exc.headers["Content-Type"]
+
+    media_dir = tmp_path / "media"
+    with running_shop(path, workers=1, threads=4,
+                      env={"SHOP_MEDIA_DIR": str(media_dir)}) as base:
+        status, body, _ = post(base, phone_photo())
+        assert status == 201, body
+        image = body["image"]
+        assert (image["width"], image["height"]) == (1200, 1600)  # upright, 1600 long edge
+        with urllib.request.urlopen(base + image["variants"]["full"], timeout=30) as r:
+            served, headers = r.read(), r.headers
+        assert headers["Content-Type"] == "image/webp"
+        assert "immutable" in headers["Cache-Control"]
+        assert not Image.open(io.BytesIO(served)).getexif()
+        status, body, kind = post(base, png_claiming(50_000, 50_000))
+        assert (status, kind) == (413, "application/json")
+        assert body["error"]["code"] == "payload_too_large"
