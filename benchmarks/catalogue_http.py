@@ -14,7 +14,6 @@ Only 127.0.0.1 is ever contacted. Asserts nothing.
 from __future__ import annotations
 
 import argparse
-import http.client
 import multiprocessing
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT)]
 
-from _common import percentile  # noqa: E402
+from _common import Client, percentile  # noqa: E402
 
 from shop.db import database, init_database  # noqa: E402
 from shop.services import demo  # noqa: E402
@@ -41,19 +40,12 @@ URLS = {
 
 
 def _client(port: int, path: str, until: float, out: list) -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    client = Client(port, timeout=10)
     while time.perf_counter() < until:
         start = time.perf_counter()
-        try:
-            conn.request("GET", path)
-            response = conn.getresponse()
-            response.read()
-            out.append((time.perf_counter() - start, response.status))
-        except (OSError, http.client.HTTPException):
-            out.append((time.perf_counter() - start, 0))
-            conn.close()
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.close()
+        status = client.call("GET", path)
+        out.append((time.perf_counter() - start, status))
+    client.close()
 
 
 def _process(port: int, path: str, threads: int, seconds: float, queue) -> None:

@@ -17,8 +17,6 @@ Prints the figures; asserts nothing. Only 127.0.0.1 is ever contacted.
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
 import sys
 import tempfile
 import threading
@@ -28,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT)]
 
-from _common import percentile, raw_connect  # noqa: E402
+from _common import buyer, percentile, raw_connect  # noqa: E402
 from catalogue_http import load  # noqa: E402
 from ledger_scale import build  # noqa: E402
 
@@ -127,27 +125,6 @@ def part_a(n: int) -> None:
     print(f"    service ÷ raw: {raw / service:8.2f}   (goal ≥ 0.5)")
 
 
-def _buyer(port: int, token: str, pid: int, until: float, out: list,
-           attempts: int = 10**9) -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    for _ in range(attempts):
-        if time.perf_counter() >= until:
-            break
-        start = time.perf_counter()
-        conn.request("POST", "/api/cart/items", json.dumps({"product_id": pid}), headers)
-        held = conn.getresponse()
-        held.read()
-        status = held.status
-        if status == 201:
-            conn.request("POST", "/api/checkout", "{}", headers)
-            done = conn.getresponse()
-            done.read()
-            status = done.status
-        out.append((time.perf_counter() - start, status))
-    conn.close()
-
-
 def part_b(seconds: float, clients: int, workers: int, threads: int,
            replica: bool = False) -> None:
     with tempfile.TemporaryDirectory(prefix="shop-bench-") as tmp:
@@ -198,7 +175,7 @@ def part_b(seconds: float, clients: int, workers: int, threads: int,
 
 def _crowd(port: int, tokens: list[str], pid: int, until: float, out: list,
            attempts: int = 10**9) -> None:
-    buyers = [threading.Thread(target=_buyer, args=(port, t, pid, until, out, attempts))
+    buyers = [threading.Thread(target=buyer, args=(port, t, pid, until, out, attempts))
               for t in tokens]
     for b in buyers:
         b.start()

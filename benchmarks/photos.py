@@ -22,9 +22,7 @@ understate a real deployment; the ratio is the figure. Asserts nothing.
 from __future__ import annotations
 
 import argparse
-import http.client
 import io
-import json
 import sys
 import tempfile
 import threading
@@ -35,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT)]
 
-from _common import percentile  # noqa: E402
+from _common import Client, buyer, percentile  # noqa: E402
 
 from shop import clock  # noqa: E402
 from shop.db import database, init_database, write_transaction  # noqa: E402
@@ -75,46 +73,16 @@ def _uploader(port: int, token: str, products: list[int], photo: bytes, until: f
               out: list) -> None:
     body, content_type = _multipart(photo)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": content_type}
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    client = Client(port, timeout=60)
     for pid in products:
         for _ in range(10):
             if time.perf_counter() >= until:
-                conn.close()
+                client.close()
                 return
             start = time.perf_counter()
-            try:
-                conn.request("POST", f"/api/admin/products/{pid}/images", body, headers)
-                response = conn.getresponse()
-                response.read()
-                out.append((time.perf_counter() - start, response.status))
-            except (OSError, http.client.HTTPException):
-                out.append((time.perf_counter() - start, 0))
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    conn.close()
-
-
-def _buyer(port: int, token: str, pid: int, until: float, out: list) -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    while time.perf_counter() < until:
-        start = time.perf_counter()
-        try:
-            conn.request("POST", "/api/cart/items", json.dumps({"product_id": pid}), headers)
-            held = conn.getresponse()
-            held.read()
-            status = held.status
-            if status == 201:
-                conn.request("POST", "/api/checkout", "{}", headers)
-                done = conn.getresponse()
-                done.read()
-                status = done.status
-        except (OSError, http.client.HTTPException):
-            status = 0
-            conn.close()
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        out.append((time.perf_counter() - start, status))
-    conn.close()
+            status = client.call("POST", f"/api/admin/products/{pid}/images", body, headers)
+            out.append((time.perf_counter() - start, status))
+    client.close()
 
 
 def _run(targets: list[tuple]) -> None:
@@ -178,7 +146,7 @@ def main() -> None:
                    time.perf_counter() + 3, warm)])
             alone: list = []
             until = time.perf_counter() + seconds
-            _run([(_buyer, port, t, pid, until, alone) for t in buyers])
+            _run([(buyer, port, t, pid, until, alone) for t in buyers])
             uploads_alone: list = []
             until = time.perf_counter() + seconds
             _run([(_uploader, port, admin, shelves[u][: per_uploader // 2], photo, until,
@@ -186,7 +154,7 @@ def main() -> None:
             beside: list = []
             uploads_beside: list = []
             until = time.perf_counter() + seconds
-            _run([(_buyer, port, t, pid, until, beside) for t in buyers]
+            _run([(buyer, port, t, pid, until, beside) for t in buyers]
                  + [(_uploader, port, admin, shelves[u][per_uploader // 2: -1], photo, until,
                      uploads_beside) for u in range(args.uploaders)])
     checkouts_alone = sum(1 for r in alone if r[1] == 201) / seconds
