@@ -79,9 +79,10 @@ class Hold:
 _HOLDS = ("SELECT r.id, r.product_id, r.quantity, r.expires_at, p.status, p.title, "
           "p.price_cents FROM product_reservations AS r "
           "JOIN products AS p ON p.id = r.product_id WHERE r.{} = ? ORDER BY r.product_id")
-_HOLD_OF = ("SELECT r.id, r.product_id, r.quantity, r.expires_at, p.status "
-            "FROM product_reservations AS r JOIN products AS p ON p.id = r.product_id "
-            "WHERE r.product_id = ? AND r.{} = ?")
+# A holder's hold of one product: its status is the caller's concern (hold() has just
+# read it), so no join.
+_HOLD_OF = ("SELECT id, product_id, quantity, expires_at FROM product_reservations "
+            "WHERE product_id = ? AND {} = ?")
 _STALE_OF_PRODUCTS = ("SELECT r.id, r.product_id, r.quantity, r.expires_at, p.status "
                       "FROM product_reservations AS r JOIN products AS p ON p.id = r.product_id "
                       "WHERE r.product_id IN ({}) AND (r.expires_at <= ? OR p.status <> 'active')")
