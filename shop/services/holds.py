@@ -158,7 +158,8 @@ def _set(holder: Holder, product_id: int, quantity: int, now: datetime,
     balance CHECK) when the stock cannot cover more; the old hold then stays."""
     held = existing.quantity if existing else 0
     expires = _expiry(now)
-    if existing is None and quantity:
+    created = existing is None and quantity > 0
+    if created:
         column, value = holder.column()
         hold_id = database.execute_sql(
             _NEW_HOLD.format(column),
@@ -176,7 +177,8 @@ def _set(holder: Holder, product_id: int, quantity: int, now: datetime,
     elif diff < 0:
         append_move(product_id, -diff, "reservation_released", reservation_id=existing.id,
                     actor_id=holder.user_id)
-    database.execute_sql(_SET_HOLD, (quantity, expires, existing.id))
+    if not created:  # a new row was inserted with this quantity and expiry already
+        database.execute_sql(_SET_HOLD, (quantity, expires, existing.id))
     return Hold(existing.id, product_id, quantity, expires)
 
 
