@@ -210,7 +210,11 @@ NEEDS_A_DATABASE = {
     ("backup",): ["BACKUP"],
     ("create-admin",): ["--email", "owner@example.com", "--password-stdin"],
     ("expire-reservations",): [],
+    ("mail", "send"): [],
+    ("mail", "status"): [],
+    ("media", "gc"): [],
     ("offers", "expire"): [],
+    ("offers", "remind"): [],
     ("set-password",): ["--email", "owner@example.com", "--password-stdin"],
     ("stock", "verify"): [],
 }
