@@ -466,3 +466,28 @@ def test_every_mail_kind_has_both_templates_and_says_why() -> None:
         for suffix in ("txt", "html"):
             assert re.search(r"{% block why %}.+{% endblock %}",
                              (folder / f"{kind}.{suffix}").read_text()), (kind, suffix)
+
+
+def test_after_commit_callbacks_run_once_and_only_after_a_commit(db) -> None:
+    """What wakes the mail thread: never for a rolled-back transaction, once for a
+    committed one however many mails it queued, and only when the outermost one ends."""
+    from shop.db import after_commit, write_transaction
+
+    calls: list[str] = []
+
+    def note() -> None:
+        calls.append("woken" if not database.in_transaction() else "too early")
+
+    with pytest.raises(RuntimeError), write_transaction():
+        after_commit(note)
+        raise RuntimeError("rolled back")
+    assert calls == []
+    with write_transaction():
+        with write_transaction():  # a savepoint: not the end yet
+            after_commit(note)
+        after_commit(note)
+        assert calls == []
+    assert calls == ["woken"]
+    with write_transaction():
+        pass
+    assert calls == ["woken"]  # nothing left over for the next transaction
