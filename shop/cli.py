@@ -373,12 +373,13 @@ def media_gc(ctx: click.Context, grace_minutes: int, batch: int) -> None:
 @analytics_group.command("prune")
 @with_database
 @click.option("--days", type=click.IntRange(1, 3650), default=90, show_default=True,
-              help="Keep events and system logs this many days.")
+              help="Keep events, system logs and sent or failed mail this many days.")
 @click.pass_context
 @_handle_errors
 def analytics_prune(ctx: click.Context, days: int) -> None:
-    """Retention: old events and logs, ended sessions, spent reset codes, old idempotency
-    records and stale sign-in throttles, deleted in small batches beside live traffic.
+    """Retention: old events and logs, sent or failed mail, ended sessions, spent reset
+    codes, old idempotency records and stale sign-in throttles, deleted in small batches
+    beside live traffic.
 
     \b
     Example:
@@ -420,6 +421,83 @@ def offers_expire(ctx: click.Context) -> None:
 
     _configure(ctx)
     click.echo(f"expired {selling.expire_all_offers()} offer(s)")
+
+
+@offers.command("remind")
+@with_database
+@click.pass_context
+@_handle_errors
+def offers_remind(ctx: click.Context) -> None:
+    """Mail each seller whose open offer ends within a day, once per offer (cron, e.g.
+    hourly; running it again sends nothing more). Prints how many were queued.
+
+    \b
+    Example:
+      shop offers remind && shop mail send
+    """
+    from shop.services import mail, selling
+
+    _configure(ctx)
+    queued = selling.remind_offers()
+    mail.drain()
+    click.echo(f"queued {queued} reminder(s)")
+
+
+@main.group("mail")
+def mail_group() -> None:
+    """The shop's outgoing mail: the outbox in the database, sent over SHOP_SMTP_URL.
+
+    \b
+    Example:
+      shop mail status
+    """
+
+
+@mail_group.command("send")
+@with_database
+@click.pass_context
+@_handle_errors
+def mail_send(ctx: click.Context) -> None:
+    """Send every queued mail that is due: retries, and what a stopped process left
+    (cron, e.g. every 5 minutes; safe beside the server and twice at once).
+
+    \b
+    Example:
+      shop mail send
+    """
+    from shop.services import mail
+
+    _configure(ctx)
+    report = mail.send_due()
+    click.echo(f"sent {report.sent}, to retry {report.retrying}, given up {report.failed}")
+
+
+@mail_group.command("status")
+@with_database
+@click.option("--failures", type=click.IntRange(0, 100), default=5, show_default=True,
+              help="How many of the latest failed mails to list.")
+@click.pass_context
+@_handle_errors
+def mail_status(ctx: click.Context, failures: int) -> None:
+    """How many mails are queued (and retrying), sent and failed, when the next is due,
+    and the latest failures with their last error.
+
+    \b
+    Example:
+      shop mail status --failures 10
+    """
+    from shop.services import mail
+
+    _configure(ctx)
+    status = mail.outbox_status(failures)
+    click.echo(f"queued {status['queued']} ({status['retrying']} retrying), "
+               f"sent {status['sent']}, failed {status['failed']}")
+    if status["next_due"]:
+        click.echo(f"next due at {status['next_due']}")
+    for failure in status["failures"]:
+        click.echo(f"failed #{failure['id']} {failure['kind']} to {failure['recipient']} "
+                   f"(queued {failure['created_at']}, {failure['attempts']} attempts): "
+                   f"{failure['last_error']}")
 
 
 @main.group()

@@ -67,6 +67,25 @@ def _origins(env: dict[str, str]) -> tuple[str, ...]:
     return origins
 
 
+_PUBLIC_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?")
+
+
+def _public_url(env: dict[str, str]) -> str:
+    """Where shoppers reach the shop (links in mail): an http(s) URL, no trailing slash."""
+    url = (env.get("SHOP_PUBLIC_URL") or "http://localhost:8000").rstrip("/")
+    if not _PUBLIC_URL.fullmatch(url):
+        raise ConfigError("SHOP_PUBLIC_URL must be the shop's address, such as "
+                          f"https://shop.example.com; got {url!r}")
+    return url
+
+
+def _shop_name(env: dict[str, str]) -> str:
+    name = (env.get("SHOP_NAME") or "edge-shop").strip()
+    if len(name) > 100 or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ConfigError("SHOP_NAME must be one line of at most 100 characters")
+    return name
+
+
 _S3_URL = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._/-]*)?")
 
 
@@ -104,6 +123,9 @@ class Settings:
     replica_url: str = field(default="", repr=False)  # may carry credentials
     smtp_url: str = field(default="", repr=False)  # may carry a password
     mail_from: str = "shop@localhost"
+    # Mail says who sent it (the shop's name) and links back to the shop's public address.
+    shop_name: str = "edge-shop"
+    public_url: str = "http://localhost:8000"
     cors_origins: tuple[str, ...] = ()
     # Uploaded photos (shop/services/media.py): a folder, or an S3-compatible bucket.
     media_dir: Path = Path("var/media")
@@ -160,6 +182,8 @@ class Settings:
             replica_url=env.get("SHOP_REPLICA_URL", ""),
             smtp_url=smtp_url,
             mail_from=env.get("SHOP_MAIL_FROM") or "shop@localhost",
+            shop_name=_shop_name(env),
+            public_url=_public_url(env),
             cors_origins=_origins(env),
             media_dir=Path(env.get("SHOP_MEDIA_DIR") or "var/media"),
             media_url=_media_url(env),

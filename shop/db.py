@@ -17,7 +17,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -62,9 +62,21 @@ def init_database(path: str | Path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEO
     database.init(str(path), pragmas=_pragmas(busy_timeout_ms), check_same_thread=False)
 
 
+_before_disconnect: list[Callable[[], object]] = []
+
+
+def before_disconnect(callback: Callable[[], object]) -> None:
+    """Have :func:`disconnect_all` call ``callback`` first (the mail thread finishes what
+    it is sending before the file is switched or replaced)."""
+    if callback not in _before_disconnect:
+        _before_disconnect.append(callback)
+
+
 def disconnect_all() -> None:
     """Close every connection, pooled ones included (before pointing at another file, or
-    replacing this one), once no checkpoint is running."""
+    replacing this one), once no checkpoint is running and no mail is being sent."""
+    for callback in _before_disconnect:
+        callback()
     checkpointer.stop()
     if database.database is not None:
         database.close_all()
@@ -158,6 +170,30 @@ def writers_held(seconds: float) -> Iterator[bool]:
 checkpointer.hold_writers = writers_held
 
 
+_pending = threading.local()  # this thread's after-commit callbacks
+
+
+def after_commit(callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the outermost write transaction of this thread has committed
+    and released its locks (at once outside any); dropped if it rolls back. Registering
+    the same callback twice runs it once. A failing callback is logged, never raised: the
+    commit it follows has happened."""
+    if not database.in_transaction():
+        _run_callbacks([callback])
+        return
+    callbacks = _pending.__dict__.setdefault("callbacks", [])
+    if callback not in callbacks:
+        callbacks.append(callback)
+
+
+def _run_callbacks(callbacks: list[Callable[[], None]]) -> None:
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:
+            log.exception("an after-commit callback failed")
+
+
 @contextmanager
 def write_transaction() -> Iterator[None]:
     """``BEGIN IMMEDIATE``: take the write lock before the first read.
@@ -176,6 +212,9 @@ def write_transaction() -> Iterator[None]:
         raise Busy("the shop is busy; try again in a moment", retry_after=1)
     fd = None
     outermost = not database.in_transaction()
+    committed = False
+    if outermost:
+        _pending.callbacks = []
     try:
         if outermost:  # the outermost call takes the file lock
             fd = _lock_writer_file(deadline)
@@ -193,12 +232,17 @@ def write_transaction() -> Iterator[None]:
     else:
         if outermost:
             faults.cleared()
+            committed = True
     finally:
         if fd is not None:
             fcntl.flock(fd, fcntl.LOCK_UN)
         _process_writer.release()
         if fd is not None:  # the outermost transaction ended, and no lock is held now
             checkpointer.committed(database.database)
+        if outermost:
+            callbacks, _pending.callbacks = _pending.callbacks, []
+            if committed:
+                _run_callbacks(callbacks)
 
 
 class Faults:

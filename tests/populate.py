@@ -104,6 +104,13 @@ def populate(now: datetime = FIXED_NOW) -> None:
         AuditLog.create(actor=user, action="create", entity_type="product",
                         entity_id=str(product.id), after_state={"sku": product.sku},
                         created_at=now)
+        if _has_table("mail_outbox"):  # from migration 010 on: one sent, one still queued
+            _insert("mail_outbox", kind="order_placed", recipient=user.email,
+                    dedupe_key=f"order_placed:{order.id}:{user.email}",
+                    params=f'{{"order_number": "ORD-{n}"}}',
+                    status="sent" if n == 1 else "queued", attempts=1 if n == 1 else 0,
+                    next_attempt_at=clock.to_text(now), created_at=clock.to_text(now),
+                    sent_at=clock.to_text(now) if n == 1 else None)
 
 
 def _insert_product(n: int, item_id: int, now: datetime) -> SimpleNamespace:

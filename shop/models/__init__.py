@@ -20,6 +20,7 @@ from shop.models.ops import (
     AnalyticsEvent,
     AnalyticsTotals,
     AuditLog,
+    MailOutbox,
     SystemLog,
 )
 from shop.models.orders import IdempotencyRecord, Order, OrderItem
@@ -35,6 +36,7 @@ ALL_MODELS: tuple[type[peewee.Model], ...] = (
     Order, OrderItem, IdempotencyRecord,
     ProductReservation, StockMove,
     AnalyticsEvent, AnalyticsDaily, AnalyticsTotals, SystemLog, AuditLog,
+    MailOutbox,
 )
 
 
@@ -68,7 +70,7 @@ def create_schema(database: peewee.Database) -> None:
 __all__ = [
     "ALL_MODELS", "Address", "AnalyticsDaily", "AnalyticsEvent", "AnalyticsTotals", "AuditLog",
     "IdempotencyRecord", "Image",
-    "LoginFailure", "OfferEvent", "Order", "OrderItem", "PasswordReset", "Product",
+    "LoginFailure", "MailOutbox", "OfferEvent", "Order", "OrderItem", "PasswordReset", "Product",
     "ProductReservation", "RateLimitHit", "SellItem", "SellSubmission", "Session",
     "StockMove", "SystemLog", "User", "create_schema", "schema_statements",
 ]

@@ -27,3 +27,4 @@ EVENT_TYPES = (
     "checkout_started", "sell_started",
 )
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+MAIL_STATUSES = ("queued", "sent", "failed")

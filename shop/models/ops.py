@@ -8,7 +8,7 @@ from peewee import Check
 from shop.models.accounts import User
 from shop.models.base import BaseModel, JSONField, UtcDateTimeField, json_text, one_of
 from shop.models.catalog import Product
-from shop.models.enums import EVENT_TYPES, LOG_LEVELS
+from shop.models.enums import EVENT_TYPES, LOG_LEVELS, MAIL_STATUSES
 
 
 class AnalyticsEvent(BaseModel):
@@ -84,3 +84,36 @@ class AuditLog(BaseModel):
     class Meta:
         table_name = "audit_logs"
         indexes = ((("entity_type", "entity_id"), False),)
+
+
+class MailOutbox(BaseModel):
+    """A mail the shop decided to send, written in the transaction of the event that
+    caused it and sent after commit (shop/services/mail.py). ``params`` is what the
+    template needs, as it was at the event; ``secret`` (a guest's order token) is kept
+    only until the mail is sent or given up, apart so that no log shows it."""
+
+    kind = peewee.TextField(constraints=[Check("length(kind) BETWEEN 1 AND 50")])
+    recipient = peewee.TextField(constraints=[Check("length(recipient) BETWEEN 3 AND 254")])
+    # What the mail is about, once: the same event never queues the same mail twice.
+    dedupe_key = peewee.TextField(unique=True, constraints=[
+        Check("length(dedupe_key) BETWEEN 1 AND 400")])
+    params = JSONField(constraints=[json_text("params")])
+    secret = peewee.TextField(null=True)
+    status = peewee.TextField(default="queued", constraints=[one_of("status", MAIL_STATUSES)])
+    attempts = peewee.IntegerField(default=0, constraints=[Check("attempts >= 0")])
+    next_attempt_at = UtcDateTimeField()
+    last_error = peewee.TextField(null=True, constraints=[
+        Check("last_error IS NULL OR length(last_error) <= 1000")])
+    created_at = UtcDateTimeField()
+    sent_at = UtcDateTimeField(null=True)
+
+    class Meta:
+        table_name = "mail_outbox"
+        constraints = [
+            Check("(status = 'sent') = (sent_at IS NOT NULL)"),
+            Check("status = 'queued' OR secret IS NULL"),
+        ]
+        indexes = (
+            (("status", "next_attempt_at"), False),
+            (("status", "created_at"), False),
+        )

@@ -26,12 +26,13 @@ from shop.models import (
     AnalyticsEvent,
     AnalyticsTotals,
     IdempotencyRecord,
+    MailOutbox,
     PasswordReset,
     Session,
     SystemLog,
 )
 from shop.models.enums import EVENT_TYPES
-from shop.services import batches
+from shop.services import batches, mail
 from shop.services.accounts import prune_throttles
 
 TOP_PRODUCTS = 10
@@ -171,6 +172,7 @@ def _retention(days: int) -> dict[str, tuple[type[peewee.Model], peewee.Expressi
         "sessions": (Session, (Session.expires_at < now) | (Session.revoked_at < week)),
         "password_resets": (PasswordReset, PasswordReset.expires_at < week),
         "idempotency_records": (IdempotencyRecord, IdempotencyRecord.created_at < week),
+        "mail_outbox": (MailOutbox, mail.retention(cutoff)),
     }
 
 
@@ -181,8 +183,9 @@ def prunable(days: int = 90) -> int:
 
 
 def prune(days: int = 90, *, on_batch: Callable[[int], None] | None = None) -> dict[str, int]:
-    """Retention: events and system logs older than ``days``; sessions that ended, reset
-    codes spent or expired, idempotency records a week old, stale throttle records."""
+    """Retention: events, system logs and sent or failed mail older than ``days``;
+    sessions that ended, reset codes spent or expired, idempotency records a week old,
+    stale throttle records."""
     counts = {table: _delete_in_batches(model, condition, on_batch)
               for table, (model, condition) in _retention(days).items()}
     counts["throttles"] = prune_throttles()

@@ -24,7 +24,7 @@ from shop.config import get_settings
 from shop.db import database, write_transaction
 from shop.errors import Conflict, Internal, Invalid, NotFound, constraint_of
 from shop.models import Address, Order, OrderItem, StockMove, User
-from shop.services import audit, holds, idempotency
+from shop.services import audit, holds, idempotency, notifications
 from shop.services.codes import readable_code
 from shop.services.holds import Hold, Holder
 from shop.services.ledger import append_move, follow_stock
@@ -215,6 +215,7 @@ def _place(buyer: Buyer, cart: list[Hold], token: str | None, email: str | None,
                   delivery_address=address, created_at=now, updated_at=now)
     lines = [_sell(order_id, hold, buyer.user_id) for hold in cart]
     follow_stock(h.product_id for h in cart)
+    notifications.order_placed(order, lines, token=token)
     body: dict[str, Any] = {"order": _view(order, lines)}
     if token is not None:
         body["order_token"] = token
@@ -316,6 +317,12 @@ def _move(order: Order, status: str, actor_id: int | None) -> None:
         follow_stock(products)
     (Order.update(status=status, payment_status=payment, updated_at=clock.now())
      .where(Order.id == order.id).execute())
+    if status == "paid":
+        notifications.payment_received(order.id)
+    elif status == "shipped":
+        notifications.order_shipped(order.id)
+    elif status == "cancelled":
+        notifications.order_cancelled(order.id, refunded=payment == "refunded")
     audit.record(actor_id, "order.status", "order", order.order_number,
                  {"status": order.status, "payment_status": order.payment_status},
                  {"status": status, "payment_status": payment})

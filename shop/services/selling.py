@@ -25,7 +25,7 @@ from shop.config import get_settings
 from shop.db import write_transaction
 from shop.errors import Conflict, Invalid, InvalidOfferTransition, NotFound
 from shop.models import Image, OfferEvent, Product, SellItem, SellSubmission
-from shop.services import audit, batches, idempotency, media, photos
+from shop.services import audit, batches, idempotency, media, notifications, photos
 from shop.services.codes import readable_code
 from shop.services.ledger import append_move
 from shop.services.pagination import DEFAULT_LIMIT, Page, newest_first
@@ -188,6 +188,7 @@ def submit(seller_id: int, items: list[dict[str, Any]], seller_price_cents: int 
                                     created_at=now, updated_at=now)
         SellItem.insert_many([{**item, "submission": sub.id, "created_at": now}
                               for item in items]).execute()
+        notifications.submission_received(sub.id)
         return _view(sub)
 
 
@@ -365,6 +366,7 @@ def offer(batch_id: str, offered_price_cents: int, message: str = "", *,
         sub = _step(sub, "offer", "shop", offered_price_cents, now, actor_user=admin_id,
                     message=message, offered_price_cents=offered_price_cents,
                     offer_expires_at=expires)
+        notifications.offer_sent(sub.id)
         audit.record(admin_id, "submission.offer", "submission", batch_id, before,
                      {"offer_status": sub.offer_status,
                       "offered_price_cents": offered_price_cents})
@@ -413,6 +415,7 @@ def respond(batch_id: str, response: str, *, seller_id: int,
             sub = _step(sub, "counter", "seller", counter_price_cents, now,
                         actor_user=seller_id, message=message,
                         seller_price_cents=counter_price_cents, **responded)
+            notifications.counter_received(sub.id)
         body = {"submission": _json_view(sub)}
         idempotency.remember(keyed, 200, body)
     return 200, body
@@ -445,6 +448,7 @@ def _accept(sub: SellSubmission, price: int, actor: str, actor_user: int, now: d
                          url=image.url, variants=image.variants, position=image.position,
                          storage_key=image.storage_key, width=image.width,
                          height=image.height, created_at=now)
+    notifications.offer_accepted(sub.id)
     return sub
 
 
@@ -461,6 +465,7 @@ def record_payout(batch_id: str, reference: str, *, admin_id: int) -> dict[str, 
         OfferEvent.create(submission=sub.id, actor="shop", actor_user=admin_id,
                           action="payout", amount_cents=sub.final_price_cents,
                           message=reference, created_at=now)
+        notifications.payout_sent(sub.id, reference)
         audit.record(admin_id, "submission.payout", "submission", batch_id,
                      {"payout_status": "owed"},
                      {"payout_status": "paid", "payout_reference": reference})
@@ -486,3 +491,27 @@ def expire_offers(batch: int = EXPIRY_BATCH) -> int:
         for sub in due:
             _expire_if_due(sub, now)
         return len(due)
+
+
+REMIND_BEFORE = timedelta(days=1)
+
+
+def remind_offers(batch: int = EXPIRY_BATCH) -> int:
+    """The cron job: a reminder to each seller whose open offer ends within a day, once
+    per offer (the outbox keeps one per offer: running it again sends nothing more).
+    Returns how many reminders were queued now."""
+    now = clock.now()
+    queued = 0
+    last_id = 0
+    while True:
+        with write_transaction():
+            due = list(SellSubmission.select(SellSubmission.id).where(
+                (SellSubmission.offer_status == "offer_sent")
+                & (SellSubmission.offer_expires_at > now)
+                & (SellSubmission.offer_expires_at <= now + REMIND_BEFORE)
+                & (SellSubmission.id > last_id)).order_by(SellSubmission.id).limit(batch))
+            for sub in due:
+                queued += notifications.offer_expiring(sub.id)
+        if len(due) < batch:
+            return queued
+        last_id = due[-1].id
