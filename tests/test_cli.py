@@ -217,7 +217,6 @@ NEEDS_A_DATABASE = {
     ("offers", "remind"): [],
     ("set-password",): ["--email", "owner@example.com", "--password-stdin"],
     ("stock", "verify"): [],
-    ("media", "gc"): [],
 }
 MAY_RUN_WITHOUT_ONE = {("migrate",), ("serve",), ("seed-demo",), ("restore",),
                        ("d1", "export")}
