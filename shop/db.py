@@ -262,26 +262,31 @@ class Faults:
     }
 
     def __init__(self) -> None:
-        self.code: str | None = None
+        self.code: str | None = None  # the open episode, for the log
+        self.last_code: str | None = None  # the last fault met, for /healthz
         self.last_seen = 0.0
 
     def seen(self, fault: StorageError) -> None:
         self.last_seen = time.monotonic()
+        self.last_code = fault.code
         if self.code != fault.code:
             self.code = fault.code
             log.error(self.SENTENCES.get(fault.code, self.SENTENCES["storage_error"])
                       .format(path=database.database))
 
     def cleared(self) -> None:
+        """A write went through: the episode is over for the log. (/healthz still shows
+        the fault for a few seconds: one small write, a mail's say, can fit where a
+        checkout's cannot.)"""
         if self.code is not None:
             log.warning("the database %s takes writes again (after %s)", database.database,
                         self.code)
             self.code = None
 
     def recent(self, within: float) -> str | None:
-        """The fault of the open episode if seen in the last ``within`` seconds."""
-        if self.code is not None and time.monotonic() - self.last_seen <= within:
-            return self.code
+        """The last fault met, if that was in the last ``within`` seconds."""
+        if self.last_code is not None and time.monotonic() - self.last_seen <= within:
+            return self.last_code
         return None
 
 

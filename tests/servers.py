@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,30 +23,36 @@ def free_port() -> int:
 @contextmanager
 def running_shop(db_path: Path, *, workers: int = 2, threads: int = 8,
                  extra: tuple[str, ...] = (), env: dict[str, str] | None = None,
-                 ) -> Iterator[str]:
-    """Start ``shop serve`` on a free loopback port; yield its base URL; stop it after."""
+                 prefix: tuple[str, ...] = ()) -> Iterator[str]:
+    """Start ``shop serve`` on a free loopback port; yield its base URL; stop it after.
+    ``prefix``: a command it runs under (e.g. ``setpriv`` dropping capabilities)."""
     port = free_port()
     shop = Path(sys.executable).with_name("shop")
-    proc = subprocess.Popen(
-        [str(shop), "--database", str(db_path), "serve", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--threads", str(threads), *extra],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        env={**os.environ, **(env or {})})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):  # up to ~30 s for gunicorn to boot
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None:
-                    raise RuntimeError("shop serve exited: "
-                                       + proc.stderr.read().decode()) from None
-                time.sleep(0.2)
-        else:
-            raise RuntimeError("gunicorn did not start")
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    # The server's log goes to a file, never a pipe nobody reads: a full pipe (the
+    # development mailer logs every mail) would block the workers mid-request.
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            [*prefix, str(shop), "--database", str(db_path), "serve", "--bind",
+             f"127.0.0.1:{port}",
+             "--workers", str(workers), "--threads", str(threads), *extra],
+            stdout=subprocess.DEVNULL, stderr=log,
+            env={**os.environ, **(env or {})})
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(150):  # up to ~30 s for gunicorn to boot
+                try:
+                    with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    if proc.poll() is not None:
+                        log.seek(0)
+                        raise RuntimeError("shop serve exited: "
+                                           + log.read().decode(errors="replace")) from None
+                    time.sleep(0.2)
+            else:
+                raise RuntimeError("gunicorn did not start")
+            yield base
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
