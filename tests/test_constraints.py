@@ -235,6 +235,9 @@ CASES = [
     ("the head cannot jump to another product's move",
      "UPDATE products SET ledger_head = 8 WHERE id = 1",
      "UPDATE products SET price_cents = 999 WHERE id = 1", HEADS),
+    ("the head cannot take another product's move, even by its amount",
+     "UPDATE products SET ledger_head = 8, stock_quantity = stock_quantity - 1 WHERE id = 1",
+     "UPDATE products SET price_cents = 999 WHERE id = 1", HEADS),
     ("the head cannot move back",
      "UPDATE products SET ledger_head = 3, stock_quantity = stock_quantity + 1 WHERE id = 1",
      "UPDATE products SET stock_quantity = stock_quantity, ledger_head = ledger_head "
