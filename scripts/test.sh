@@ -9,6 +9,9 @@ if [ "$(cat node_modules/.shop-lock-sha256 2>/dev/null)" != "$lock" ]; then
     echo "$lock" > node_modules/.shop-lock-sha256
 fi
 .venv/bin/ruff check .
+# A throwaway PostgreSQL for the tests that run on both engines (scripts/_postgres.sh).
+source scripts/_postgres.sh
+start_test_postgres
 set +e
 .venv/bin/python -m pytest "$@"
 status=$?

@@ -7,6 +7,11 @@ pragmas below, because SQLite forgets ``foreign_keys`` and ``busy_timeout`` per 
 Connections are pooled (peewee's ``playhouse.pool``): closing one at the end of a request
 hands it back for the next. Opening a connection costs ~0.7 ms at this schema's size (SQLite
 parses every table, index and trigger on first use), more than a catalogue page's query.
+
+PostgreSQL (docs/scaling.md, "PostgreSQL: status"): :func:`postgresql_database` opens the
+same models' database on a server through psycopg 3. Its engine differences are here (the
+connection) and in ``shop.models.sql_pg`` (the DDL Peewee cannot declare). The shop itself
+does not serve from PostgreSQL yet: the services' raw SQL is still SQLite's.
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import peewee
-from playhouse.pool import PooledSqliteDatabase
+from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
 from shop.checkpoints import Checkpointer
 from shop.errors import Busy, StorageError, refused, storage_fault
@@ -70,6 +76,73 @@ def before_disconnect(callback: Callable[[], object]) -> None:
     it is sending before the file is switched or replaced)."""
     if callback not in _before_disconnect:
         _before_disconnect.append(callback)
+
+
+class ShopPostgresqlDatabase(PooledPostgresqlDatabase):
+    """The shop's schema on PostgreSQL, with the SQLite schema's value conventions.
+
+    Flags stay 0/1 integers (SMALLINT, not BOOLEAN), so ``featured = 1`` means the same on
+    both engines, and a Python bool is sent as 0/1. SQL built by Peewee carries
+    ``ctx.state.dialect == "postgresql"``, which the models' per-dialect CHECKs read
+    (``shop.models.base``).
+    """
+
+    field_types = {**PooledPostgresqlDatabase.field_types, "BOOL": "SMALLINT"}
+    dialect = "postgresql"
+
+    def get_context_options(self) -> dict:
+        return {**super().get_context_options(), "dialect": self.dialect}
+
+    def _connect(self):  # type: ignore[no-untyped-def]
+        conn = super()._connect()
+        conn.adapters.register_dumper(bool, _psycopg.BoolAsInt)
+        conn.cursor_factory = _psycopg.Cursor
+        return conn
+
+
+def _psycopg_pieces() -> object:
+    import psycopg
+    from psycopg.adapt import Dumper
+    from psycopg.postgres import types
+
+    class BoolAsInt(Dumper):
+        oid = types["int2"].oid
+
+        def dump(self, obj: bool) -> bytes:
+            return b"1" if obj else b"0"
+
+    class Cursor(psycopg.Cursor):
+        """Peewee sends a statement without parameters with an empty tuple; psycopg would
+        then read each ``%`` of it (``LIKE 'reserv%'``) as a placeholder."""
+
+        def execute(self, query, params=None, **kwargs):  # type: ignore[no-untyped-def]
+            return super().execute(query, params or None, **kwargs)
+
+    return type("Pieces", (), {"BoolAsInt": BoolAsInt, "Cursor": Cursor})
+
+
+def is_postgresql_url(target: str | Path) -> bool:
+    return str(target).startswith(("postgresql://", "postgres://"))
+
+
+def postgresql_database(url: str) -> ShopPostgresqlDatabase:
+    """A database on a PostgreSQL server (``postgresql://user:pass@host/db``), pooled, in
+    autocommit between transactions. Bind the models to it with ``bind_ctx(ALL_MODELS)``."""
+    if not is_postgresql_url(url):
+        raise ValueError(f"not a PostgreSQL URL: {url!r}")
+    global _psycopg
+    if _psycopg is None:
+        _psycopg = _psycopg_pieces()
+    return ShopPostgresqlDatabase(url, prefer_psycopg3=True, max_connections=None,
+                                  stale_timeout=POOL_STALE_SECONDS)
+
+
+_psycopg: Any = None  # psycopg is imported only when PostgreSQL is used
+
+
+def dialect_of(db: peewee.Database) -> str:
+    """``"postgresql"`` or ``"sqlite"``: which raw SQL a database takes."""
+    return getattr(db, "dialect", "sqlite")
 
 
 def disconnect_all() -> None:

@@ -147,3 +147,60 @@ def differences(left: dict[str, Any], right: dict[str, Any]) -> list[str]:
             elif a[name] != b[name]:
                 problems.append(f"{section[:-1]} {name}: {a[name]!r} != {b[name]!r}")
     return problems
+
+
+# -- PostgreSQL --------------------------------------------------------------------------
+# The same facts read from pg_catalog, for a peewee database on PostgreSQL (public schema).
+# Texts differ by dialect (CHECK clauses are re-printed by the server), so the comparable
+# form is the structure: columns, NOT NULL, foreign keys with their actions, how many CHECKs,
+# indexes by their columns, uniqueness and WHERE, and triggers by name.
+
+_PG_FK_ACTIONS = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL",
+                  "d": "SET DEFAULT"}
+
+
+def describe_postgresql(db: Any) -> dict[str, Any]:
+    """The schema of a PostgreSQL database (``db.execute_sql``) as nested plain data."""
+    def rows(sql: str) -> list[tuple]:
+        return [tuple(r) for r in db.execute_sql(sql).fetchall()]
+
+    tables: dict[str, Any] = {}
+    for (name,) in rows("SELECT relname FROM pg_class WHERE relkind = 'r' AND "
+                        "relnamespace = 'public'::regnamespace ORDER BY relname"):
+        if _ignored(name):
+            continue
+        tables[name] = {
+            "columns": [(c, t, bool(nn), bool(g)) for c, t, nn, g in rows(
+                "SELECT attname, format_type(atttypid, atttypmod), attnotnull, "
+                f"attgenerated <> '' FROM pg_attribute WHERE attrelid = '{name}'::regclass "
+                "AND attnum > 0 AND NOT attisdropped ORDER BY attnum")],
+            "foreign_keys": sorted(rows(
+                "SELECT confrelid::regclass::text, a.attname, b.attname, "
+                "confupdtype::text, confdeltype::text FROM pg_constraint c "
+                "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] "
+                "JOIN pg_attribute b ON b.attrelid = c.confrelid AND b.attnum = c.confkey[1] "
+                f"WHERE c.contype = 'f' AND c.conrelid = '{name}'::regclass")),
+            "checks": sorted(r[0] for r in rows(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'c' "
+                f"AND conrelid = '{name}'::regclass")),
+        }
+        tables[name]["foreign_keys"] = [
+            (t, f, to, _PG_FK_ACTIONS[u], _PG_FK_ACTIONS[d])
+            for t, f, to, u, d in tables[name]["foreign_keys"]]
+    indexes = {
+        name: {"table": table, "unique": unique, "primary": primary,
+               "columns": [c for c in columns if c], "where": where or "", "method": method}
+        for name, table, unique, primary, columns, where, method in rows(
+            "SELECT i.relname, t.relname, x.indisunique, x.indisprimary, "
+            "ARRAY(SELECT pg_get_indexdef(x.indexrelid, k, true) "
+            "      FROM generate_series(1, x.indnatts) AS k ORDER BY k), "
+            "pg_get_expr(x.indpred, x.indrelid), am.amname "
+            "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+            "JOIN pg_class t ON t.oid = x.indrelid JOIN pg_am am ON am.oid = i.relam "
+            "WHERE t.relnamespace = 'public'::regnamespace")
+        if not _ignored(table)
+    }
+    triggers = {name: {"table": table, "sql": _norm(sql)} for name, table, sql in rows(
+        "SELECT tgname, tgrelid::regclass::text, pg_get_triggerdef(oid) FROM pg_trigger "
+        "WHERE NOT tgisinternal")}
+    return {"tables": tables, "indexes": indexes, "triggers": triggers}

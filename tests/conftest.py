@@ -118,3 +118,77 @@ def clean_ledger(request: pytest.FixtureRequest) -> Iterator[None]:
         from shop.services import stock
 
         assert stock.verify().violations == []
+
+
+# -- PostgreSQL (docs/scaling.md, "PostgreSQL: status") ------------------------------------
+# scripts/test.sh starts a throwaway server and exports SHOP_TEST_DATABASE_URL. Each test
+# gets a fresh database copied from a template that holds the models' schema and the rows
+# of tests/populate.py (CREATE DATABASE ... TEMPLATE: a file copy, no DDL per test).
+
+@pytest.fixture(scope="session")
+def postgresql_url() -> str:
+    import os
+
+    url = os.environ.get("SHOP_TEST_DATABASE_URL")
+    if not url:
+        reason = os.environ.get("SHOP_TEST_POSTGRES_UNAVAILABLE",
+                                "SHOP_TEST_DATABASE_URL is not set (scripts/test.sh sets it)")
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required in CI: {reason}")
+        pytest.skip(f"no PostgreSQL for the tests: {reason}")
+    return url
+
+
+def _database_url(url: str, name: str) -> str:
+    """``url`` with its database replaced by ``name`` (postgresql://user@host/db?query)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def postgresql_template(postgresql_url: str) -> Iterator[str]:
+    """The name of a template database: the models' schema plus tests/populate.py's rows."""
+    import os
+
+    from shop.db import postgresql_database
+    from shop.models import ALL_MODELS, create_schema
+    from tests.populate import populate
+
+    admin = postgresql_database(postgresql_url)
+    name = f"shop_template_{os.getpid()}"
+    admin.execute_sql(f"DROP DATABASE IF EXISTS {name}")
+    admin.execute_sql(f"CREATE DATABASE {name}")
+    template = postgresql_database(_database_url(postgresql_url, name))
+    with template.bind_ctx(ALL_MODELS):
+        create_schema(template)
+        populate()
+    template.close_all()
+    yield name
+    admin.execute_sql(f"DROP DATABASE IF EXISTS {name}")
+    admin.close_all()
+
+
+_copies = iter(range(10**9))
+
+
+@pytest.fixture
+def pg_populated(postgresql_url: str, postgresql_template: str) -> Iterator[object]:
+    """A fresh PostgreSQL database with the populated rows, the models bound to it."""
+    import os
+
+    from shop.db import postgresql_database
+    from shop.models import ALL_MODELS
+
+    admin = postgresql_database(postgresql_url)
+    name = f"shop_test_{os.getpid()}_{next(_copies)}"
+    admin.execute_sql(f"CREATE DATABASE {name} TEMPLATE {postgresql_template}")
+    db = postgresql_database(_database_url(postgresql_url, name))
+    try:
+        with db.bind_ctx(ALL_MODELS):
+            yield db
+    finally:
+        db.close_all()
+        admin.execute_sql(f"DROP DATABASE {name}")
+        admin.close_all()

@@ -8,7 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from shop import clock
-from shop.db import database
+from shop.db import dialect_of
 from shop.models import (
     Address,
     AnalyticsDaily,
@@ -125,21 +125,33 @@ def _insert_product(n: int, item_id: int, now: datetime) -> SimpleNamespace:
                            sku=values["sku"])
 
 
+def _database():
+    """The database the models are bound to (the shop's, or a PostgreSQL test database)."""
+    return User._meta.database
+
+
 def _has_table(name: str) -> bool:
-    return database.execute_sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                                (name,)).fetchone() is not None
+    if dialect_of(_database()) == "postgresql":  # always the models' current schema
+        return True
+    return _database().execute_sql(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+        (name,)).fetchone() is not None
 
 
 def _has_column(table: str, column: str) -> bool:
-    return any(r[1] == column for r in database.execute_sql(f'PRAGMA table_info("{table}")'))
+    if dialect_of(_database()) == "postgresql":
+        return True
+    return any(r[1] == column for r in _database().execute_sql(f'PRAGMA table_info("{table}")'))
 
 
 def _insert(table: str, **values: object) -> int:
     """A row with exactly these columns (later migrations' columns take their defaults)."""
-    cursor = database.execute_sql(
-        f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
-        tuple(values.values()))
-    return cursor.lastrowid
+    db = _database()
+    sql = (f"INSERT INTO {table} ({', '.join(values)}) "
+           f"VALUES ({', '.join([db.param] * len(values))})")
+    if dialect_of(db) == "postgresql":
+        return db.execute_sql(sql + " RETURNING id", tuple(values.values())).fetchone()[0]
+    return db.execute_sql(sql, tuple(values.values())).lastrowid
 
 
 def migrations_upto(folder: Path, last: str) -> Path:

@@ -3,14 +3,19 @@
 For each rule: one write that breaks it raises IntegrityError and changes nothing (the probe
 query reads the same before and after), and one write that keeps it passes. The writes are
 plain SQL, as any client (a cron script, a SQL shell, D1) could send them.
+
+Every case runs on both engines, SQLite and PostgreSQL (``engine``), with one expected
+outcome: only the text of a statement may differ by dialect, in :func:`_dialect`.
 """
 
 from __future__ import annotations
 
+import re
+
 import peewee
 import pytest
 
-from shop.db import database
+from shop.db import dialect_of
 from tests.populate import populate
 
 T = "'2026-01-01T00:00:00.000000Z'"
@@ -230,6 +235,9 @@ CASES = [
     ("the head cannot jump to another product's move",
      "UPDATE products SET ledger_head = 8 WHERE id = 1",
      "UPDATE products SET price_cents = 999 WHERE id = 1", HEADS),
+    ("the head cannot take another product's move, even by its amount",
+     "UPDATE products SET ledger_head = 8, stock_quantity = stock_quantity - 1 WHERE id = 1",
+     "UPDATE products SET price_cents = 999 WHERE id = 1", HEADS),
     ("the head cannot move back",
      "UPDATE products SET ledger_head = 3, stock_quantity = stock_quantity + 1 WHERE id = 1",
      "UPDATE products SET stock_quantity = stock_quantity, ledger_head = ledger_head "
@@ -244,68 +252,95 @@ CASES = [
 ]
 
 
-@pytest.fixture
-def populated(db):
+ENGINES = ("sqlite", "postgresql")
+
+
+@pytest.fixture(params=ENGINES)
+def populated(request) -> peewee.Database:
+    """The database of populate()'s rows on each engine, the models bound to it."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("pg_populated")
+    request.getfixturevalue("db")
     populate()
-    return db
+    from shop.models import User
+
+    return User._meta.database
 
 
-def _run(script: str) -> None:
+def _dialect(db: peewee.Database, sql: str) -> str:
+    """The statement in the database's dialect (the tests' SQL is written for SQLite)."""
+    if dialect_of(db) == "postgresql":
+        sql = re.sub(r"group_concat\((\w+)\)", r"string_agg(\1::text, ',' ORDER BY id)", sql)
+    return sql
+
+
+def _run(db: peewee.Database, script: str) -> None:
     """Each statement on its own, in autocommit: the database alone must undo a refusal."""
-    assert not database.in_transaction()
+    assert not db.in_transaction()
     for statement in script.split(";"):
         if statement.strip():
-            database.execute_sql(statement)
+            db.execute_sql(_dialect(db, statement))
 
 
-def _probe(sql: str) -> list:
-    return list(database.execute_sql(sql).fetchall())
+def _probe(db: peewee.Database, sql: str) -> list:
+    return [tuple(r) for r in db.execute_sql(_dialect(db, sql)).fetchall()]
+
+
+def _references_resolve(db: peewee.Database) -> None:
+    """Every reference resolves. PostgreSQL checks each at once, whatever the session."""
+    if dialect_of(db) == "sqlite":
+        assert db.execute_sql("PRAGMA foreign_key_check").fetchall() == []
 
 
 @pytest.mark.parametrize(("name", "bad", "good", "probe"), CASES, ids=[c[0] for c in CASES])
 def test_rule(populated, name: str, bad: str, good: str, probe: str) -> None:
-    before = _probe(probe)
+    before = _probe(populated, probe)
     with pytest.raises(peewee.IntegrityError):
-        _run(bad)
-    assert _probe(probe) == before, f"{name}: the refused write left a trace"
-    _run(good)
-    assert database.execute_sql("PRAGMA foreign_key_check").fetchall() == []
+        _run(populated, bad)
+    assert _probe(populated, probe) == before, f"{name}: the refused write left a trace"
+    _run(populated, good)
+    _references_resolve(populated)
 
 
 def test_ledger_insert_moves_the_balance(populated) -> None:
-    before = dict(_probe(STOCK))
-    _run(_move(product=2, qty=4))
-    _run(_move(product=2, qty=-1, reason="sale"))
-    assert dict(_probe(STOCK))[2] == before[2] + 3
-    assert _probe("SELECT sum(qty_change) FROM stock_moves WHERE product_id = 2")[0][0] == \
-        before[2] + 3
+    db = populated
+    before = dict(_probe(db, STOCK))
+    _run(db, _move(product=2, qty=4))
+    _run(db, _move(product=2, qty=-1, reason="sale"))
+    assert dict(_probe(db, STOCK))[2] == before[2] + 3
+    assert _probe(db, "SELECT sum(qty_change) FROM stock_moves WHERE product_id = 2") == \
+        [(before[2] + 3,)]
 
 
 def test_the_head_follows_every_move_and_cannot_be_overtaken(populated) -> None:
+    db = populated
     """The apply trigger moves the head to each new move; a move inserted with an id below
     the head (a hand-crafted ledger row) is refused, so the ledger applies strictly in order."""
-    _run(_move(product=1, qty=2, extra="id=50"))
-    assert _probe("SELECT stock_quantity, ledger_head FROM products WHERE id = 1") == [(4, 50)]
-    before = _probe(HEADS)
+    _run(db, _move(product=1, qty=2, extra="id=50"))
+    assert _probe(db, "SELECT stock_quantity, ledger_head FROM products WHERE id = 1") == \
+        [(4, 50)]
+    before = _probe(db, HEADS)
     with pytest.raises(peewee.IntegrityError):
-        _run(_move(product=1, qty=1, extra="id=40"))
-    assert _probe(HEADS) == before
-    assert _probe("SELECT count(*) FROM stock_moves WHERE id = 40") == [(0,)]
+        _run(db, _move(product=1, qty=1, extra="id=40"))
+    assert _probe(db, HEADS) == before
+    assert _probe(db, "SELECT count(*) FROM stock_moves WHERE id = 40") == [(0,)]
 
 
 def test_cascade_deletes_children_that_cannot_exist_alone(populated) -> None:
-    _run(_user(email="temp@example.com"))
-    uid = _probe("SELECT id FROM users WHERE email = 'temp@example.com'")[0][0]
-    _run(f"INSERT INTO sessions (user_id, token_hash, created_at, expires_at) VALUES ({uid},"
-         f" {H64}, {T}, {T})")
-    _run(f"DELETE FROM users WHERE id = {uid}")
-    assert _probe(f"SELECT count(*) FROM sessions WHERE user_id = {uid}") == [(0,)]
+    db = populated
+    _run(db, _user(email="temp@example.com"))
+    uid = _probe(db, "SELECT id FROM users WHERE email = 'temp@example.com'")[0][0]
+    _run(db, f"INSERT INTO sessions (user_id, token_hash, created_at, expires_at) VALUES"
+         f" ({uid}, {H64}, {T}, {T})")
+    _run(db, f"DELETE FROM users WHERE id = {uid}")
+    assert _probe(db, f"SELECT count(*) FROM sessions WHERE user_id = {uid}") == [(0,)]
 
 
 def test_set_null_keeps_statistics_when_a_product_goes(populated) -> None:
-    _run(_product(sku="VIEWED"))
-    pid = _probe("SELECT id FROM products WHERE sku = 'VIEWED'")[0][0]
-    _run(f"INSERT INTO analytics_events (event_type, product_id, created_at) VALUES"
+    db = populated
+    _run(db, _product(sku="VIEWED"))
+    pid = _probe(db, "SELECT id FROM products WHERE sku = 'VIEWED'")[0][0]
+    _run(db, f"INSERT INTO analytics_events (event_type, product_id, created_at) VALUES"
          f" ('product_view', {pid}, {T})")
-    _run(f"DELETE FROM products WHERE id = {pid}")
-    assert _probe("SELECT count(*) FROM analytics_events WHERE product_id IS NULL") == [(1,)]
+    _run(db, f"DELETE FROM products WHERE id = {pid}")
+    assert _probe(db, "SELECT count(*) FROM analytics_events WHERE product_id IS NULL") == [(1,)]

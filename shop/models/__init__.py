@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import peewee
 
+from shop.db import dialect_of
+from shop.models import sql_pg
 from shop.models.accounts import (
     Address,
     LoginFailure,
@@ -44,9 +46,11 @@ def schema_statements(database: peewee.Database) -> list[str]:
     """Every DDL statement of the models' schema, in order, as SQL text.
 
     The initial migration is this list written out and reviewed; a test proves a migrated
-    database and one built from these statements have the same schema.
+    database and one built from these statements have the same schema. On PostgreSQL the
+    same models' DDL comes between ``sql_pg.PRELUDE`` and ``sql_pg.EXTRA_SCHEMA``.
     """
-    statements: list[str] = []
+    postgresql = dialect_of(database) == "postgresql"
+    statements: list[str] = list(sql_pg.PRELUDE) if postgresql else []
     for model in ALL_MODELS:
         with database.bind_ctx([model]):
             queries = [model._schema._create_table(safe=False),
@@ -56,12 +60,13 @@ def schema_statements(database: peewee.Database) -> list[str]:
                 if params:
                     raise ValueError(f"schema DDL with parameters is not supported: {sql}")
                 statements.append(sql)
-    statements.extend(EXTRA_SCHEMA)
+    statements.extend(sql_pg.EXTRA_SCHEMA if postgresql else EXTRA_SCHEMA)
     return statements
 
 
 def create_schema(database: peewee.Database) -> None:
-    """Build the models' schema directly (tests compare migrations against this)."""
+    """Build the models' schema directly (tests compare migrations against this), on
+    SQLite or on PostgreSQL (an empty database)."""
     with database.atomic():
         for statement in schema_statements(database):
             database.execute_sql(statement)

@@ -5,7 +5,16 @@ from __future__ import annotations
 import peewee
 from peewee import Check
 
-from shop.models.base import BaseModel, JSONField, UtcDateTimeField, flag, json_text, one_of
+from shop.models.base import (
+    BaseModel,
+    DialectCheck,
+    Glob,
+    JSONField,
+    UtcDateTimeField,
+    flag,
+    json_text,
+    one_of,
+)
 from shop.models.enums import CONDITIONS, PRODUCT_STATUSES
 from shop.models.selling import CATEGORY_SLUG, SellItem, SellSubmission
 
@@ -17,7 +26,7 @@ class Product(BaseModel):
     # NOCASE: shoppers type "levi's" for "Levi's"; the (status, brand|size, ...) indexes
     # take the column's collation, so the filters stay index range reads (migration 008).
     brand = peewee.TextField(default="", collation="NOCASE")
-    category = peewee.TextField(constraints=[Check(CATEGORY_SLUG)])
+    category = peewee.TextField(constraints=[DialectCheck(*CATEGORY_SLUG)])
     size = peewee.TextField(default="", collation="NOCASE")
     condition = peewee.TextField(constraints=[one_of("condition", CONDITIONS)])
     price_cents = peewee.IntegerField(constraints=[Check("price_cents > 0")])
@@ -86,9 +95,9 @@ class Image(BaseModel):
     # A seller's photo of one item of the submission; it goes to that item's product.
     sell_item = peewee.ForeignKeyField(SellItem, null=True, on_delete="CASCADE",
                                        backref="images")
-    storage_key = peewee.TextField(null=True, index=True, constraints=[Check(
-        "storage_key IS NULL OR (length(storage_key) = 64 "
-        "AND storage_key NOT GLOB '*[^0-9a-f]*')")])
+    storage_key = peewee.TextField(null=True, index=True, constraints=[DialectCheck(
+        "storage_key IS NULL OR (length(storage_key) = 64 AND ",
+        Glob("storage_key", "*[^0-9a-f]*", negate=True), ")")])
     width = peewee.IntegerField(null=True, constraints=[
         Check("width IS NULL OR width BETWEEN 1 AND 100000")])
     height = peewee.IntegerField(null=True, constraints=[

@@ -6,9 +6,19 @@ import peewee
 from peewee import Check
 
 from shop.models.accounts import User
-from shop.models.base import BaseModel, JSONField, UtcDateTimeField, json_text, one_of
+from shop.models.base import (
+    BaseModel,
+    DialectCheck,
+    Glob,
+    JSONField,
+    UtcDateTimeField,
+    json_text,
+    one_of,
+)
 from shop.models.catalog import Product
 from shop.models.enums import EVENT_TYPES, LOG_LEVELS, MAIL_STATUSES
+
+DAY = Glob("day", "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]")
 
 
 class AnalyticsEvent(BaseModel):
@@ -34,7 +44,7 @@ class AnalyticsEvent(BaseModel):
 
 class AnalyticsDaily(BaseModel):
     day = peewee.TextField(constraints=[
-        Check("day GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'")])
+        DialectCheck(DAY)])
     event_type = peewee.TextField(constraints=[one_of("event_type", EVENT_TYPES)])
     count = peewee.IntegerField(constraints=[Check("count >= 0")])
     top_products = JSONField(default=list, constraints=[json_text("top_products")])
@@ -49,7 +59,7 @@ class AnalyticsTotals(BaseModel):
     """The day's business in one row, from orders and offers (not from events)."""
 
     day = peewee.TextField(unique=True, constraints=[
-        Check("day GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'")])
+        DialectCheck(DAY)])
     orders = peewee.IntegerField(constraints=[Check("orders >= 0")])
     revenue_cents = peewee.IntegerField(constraints=[Check("revenue_cents >= 0")])
     units_sold = peewee.IntegerField(constraints=[Check("units_sold >= 0")])

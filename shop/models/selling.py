@@ -6,7 +6,7 @@ import peewee
 from peewee import Check
 
 from shop.models.accounts import User
-from shop.models.base import BaseModel, UtcDateTimeField, one_of
+from shop.models.base import BaseModel, DialectCheck, Glob, UtcDateTimeField, one_of
 from shop.models.enums import (
     CONDITIONS,
     OFFER_ACTIONS,
@@ -17,7 +17,8 @@ from shop.models.enums import (
     SUBMISSION_STATUSES,
 )
 
-CATEGORY_SLUG = "length(category) BETWEEN 1 AND 40 AND category NOT GLOB '*[^a-z0-9-]*'"
+CATEGORY_SLUG = ("length(category) BETWEEN 1 AND 40 AND ",
+                 Glob("category", "*[^a-z0-9-]*", negate=True))
 
 
 class SellSubmission(BaseModel):
@@ -69,7 +70,7 @@ class SellItem(BaseModel):
     submission = peewee.ForeignKeyField(SellSubmission, on_delete="CASCADE", backref="items")
     title = peewee.TextField(constraints=[Check("length(title) BETWEEN 1 AND 200")])
     brand = peewee.TextField(default="")
-    category = peewee.TextField(constraints=[Check(CATEGORY_SLUG)])
+    category = peewee.TextField(constraints=[DialectCheck(*CATEGORY_SLUG)])
     size = peewee.TextField(default="")
     condition = peewee.TextField(constraints=[one_of("condition", CONDITIONS)])
     notes = peewee.TextField(default="")

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import peewee
 from peewee import Check
-from playhouse.sqlite_ext import AutoIncrementField
 
 from shop.models.accounts import User
-from shop.models.base import BaseModel, UtcDateTimeField, one_of
+from shop.models.base import AutoIncrementField, BaseModel, UtcDateTimeField, one_of
 from shop.models.catalog import Product
 from shop.models.enums import STOCK_REASONS
 from shop.models.orders import Order
