@@ -184,8 +184,9 @@ def send_checkout(payment_id: int, order_number: str) -> dict[str, Any]:
             _set(row, status="failed", failure_reason=reason)
         raise Conflict(f"Stripe refused to start the payment: {reason}",
                        details={"reason": reason}) from None
-    expires = datetime.fromtimestamp(int(session.expires_at), tz=clock.now().tzinfo) \
-        if session.get("expires_at") else row.expires_at
+    answered = session.to_dict()
+    expires = (datetime.fromtimestamp(int(answered["expires_at"]), tz=clock.now().tzinfo)
+               if answered.get("expires_at") else row.expires_at)
     with write_transaction():
         (Payment.update(provider_ref=session.id, checkout_url=session.url, expires_at=expires,
                         updated_at=clock.now())
@@ -220,7 +221,13 @@ def prepare_refund(order: Order, reason: str, amount: int | None = None,
     charge = _charge_of(order.id)
     if charge is None or charge.provider != "stripe":
         return None
-    if refund_pending(order.id):
+    items_text = None if items is None else json.dumps(
+        [{"product_id": p, "quantity": q} for p, q in sorted(items.items())])
+    open_ = Payment.get_or_none((Payment.order == order.id) & (Payment.kind == "refund")
+                                & (Payment.status == "pending"))
+    if open_ is not None:
+        if open_.refund_reason == reason and open_.refund_items == items_text:
+            return open_.id  # the same action again: the same request, the same key
         raise Conflict("a refund for this order is under way: try again in a moment")
     left = charge.amount_cents - _refunded(charge.id)
     amount = left if amount is None else min(amount, left)
@@ -231,8 +238,7 @@ def prepare_refund(order: Order, reason: str, amount: int | None = None,
         order=order.id, kind="refund", provider="stripe", status="pending",
         amount_cents=amount, currency=charge.currency, payment_intent=charge.payment_intent,
         refund_of=charge.id, refund_reason=reason,
-        refund_items=None if items is None else json.dumps(
-            [{"product_id": p, "quantity": q} for p, q in sorted(items.items())]),
+        refund_items=items_text,
         idempotency_key=f"order-{order.id}-refund-{reason}-{_count_refunds(order.id) + 1}",
         created_at=now, updated_at=now)
     return row.id
@@ -272,7 +278,7 @@ def send_refund(refund_id: int) -> RefundAnswer:
             raise ProviderUnavailable("Stripe could not be reached for the refund; nothing "
                                       "has changed: try again in a moment") from None
         return RefundAnswer(ok=False, reason=reason)
-    if refund.get("status") in ("failed", "canceled"):
+    if refund.to_dict().get("status") in ("failed", "canceled"):
         return RefundAnswer(ok=False, reason=f"Stripe answered the refund {refund.status}")
     return RefundAnswer(ok=True, provider_ref=refund.id)
 
