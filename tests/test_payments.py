@@ -173,7 +173,7 @@ def test_an_unverified_webhook_is_refused_with_nothing_changed(client, ann, stri
     session = stripe_api.pay(session_of(stripe_api, start(client, ann, number)))
     body = event("checkout.session.completed", session)
     signature = {
-        "forged": "t=%d,v1=%s" % (int(time.time()), "0" * 64),
+        "forged": f"t={int(time.time())},v1={'0' * 64}",
         "other_secret": sign(body, "whsec_someone_else"),
         "missing": None,
         "stale": sign(body, at=int(time.time()) - 301),
