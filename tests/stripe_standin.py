@@ -48,6 +48,10 @@ class StripeStandIn:
         self.requests: list[tuple[str, str, dict[str, Any], str | None]] = []
         self.refuse_refunds: str | None = None
         self.failing = False  # every request answered 500: Stripe's outcome unknown
+        # With a database file set, each request first tries to take its write lock (no
+        # wait): the shop must never hold one while it talks to Stripe.
+        self.lock_probe: str | None = None
+        self.lock_seen: list[bool] = []
         self._answers: dict[str, tuple[str, int, dict[str, Any]]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -101,8 +105,23 @@ class StripeStandIn:
 
     # --- the API --------------------------------------------------------------------------
 
+    def _probe(self) -> None:
+        import sqlite3
+
+        conn = sqlite3.connect(self.lock_probe, timeout=0, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+            self.lock_seen.append(False)
+        except sqlite3.OperationalError:
+            self.lock_seen.append(True)
+        finally:
+            conn.close()
+
     def handle(self, method: str, path: str, params: dict[str, Any],
                key: str | None) -> tuple[int, dict[str, Any]]:
+        if self.lock_probe is not None:
+            self._probe()
         with self._lock:
             self.requests.append((method, path, params, key))
             fingerprint = json.dumps([method, path, params], sort_keys=True)

@@ -368,6 +368,19 @@ def test_an_unanswered_refund_stays_pending_and_is_asked_again_with_the_same_key
     assert len({k for _p, k in stripe_api.refund_calls()}) == 1
 
 
+def test_no_write_lock_is_held_while_stripe_is_asked(client, ann, admin_headers, stripe_api,
+                                                    db_path):
+    """DESIGN.md §5: record the attempt, call Stripe, record the answer; never a network
+    call inside a write transaction (each Stripe request tries the write lock itself)."""
+    stripe_api.lock_probe = str(db_path)
+    number, _ = paid_order(client, ann, stripe_api, units=2, quantity=2, price=1000)
+    pid = order(client, ann, number)["items"][0]["product_id"]
+    assert client.post(f"/api/admin/orders/{number}/returns", headers=admin_headers, json={
+        "items": [{"product_id": pid, "quantity": 1}]}).status_code == 200
+    assert client.post(f"/api/orders/{number}/cancel", headers=ann).status_code == 200
+    assert stripe_api.lock_seen == [False, False, False]  # session, two refunds
+
+
 # --- unpaid orders ---------------------------------------------------------------------------
 
 def _age(db_path: Path, number: str, minutes: int) -> None:
