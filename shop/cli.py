@@ -500,6 +500,42 @@ def mail_status(ctx: click.Context, failures: int) -> None:
                    f"{failure['last_error']}")
 
 
+@main.group("orders")
+def orders_group() -> None:
+    """Customers' orders.
+
+    \b
+    Example:
+      shop orders expire-unpaid
+    """
+
+
+@orders_group.command("expire-unpaid")
+@with_database
+@click.pass_context
+@_handle_errors
+def orders_expire_unpaid(ctx: click.Context) -> None:
+    """Cancel orders left unpaid for SHOP_UNPAID_ORDER_MINUTES (with SHOP_PAYMENTS=stripe;
+    with manual payments nothing is due), their stock back through the ledger, in short
+    batches; then ask Stripe again about refunds whose answer was never recorded (same
+    idempotency key, so never a second refund). Cron, every few minutes; idempotent and
+    safe twice at once. A payment that still arrives for a cancelled order is refunded.
+
+    \b
+    Example:
+      shop orders expire-unpaid
+    """
+    from shop.services import orders
+
+    _configure(ctx)
+    cancelled = orders.expire_all_unpaid()
+    settled, still_open = orders.settle_pending_refunds()
+    click.echo(f"cancelled {cancelled} unpaid order(s); settled {settled} pending "
+               f"refund(s), {still_open} still open")
+    if still_open:
+        sys.exit(1)
+
+
 @main.group()
 def stock() -> None:
     """The stock ledger.

@@ -97,6 +97,54 @@ def _media_url(env: dict[str, str]) -> str:
     return url
 
 
+_CURRENCY = re.compile(r"[a-z]{3}")
+PAYMENT_PROVIDERS = ("manual", "stripe")
+
+
+def _url(env: dict[str, str], name: str, example: str) -> str:
+    url = (env.get(name) or "").rstrip("/")
+    if url and not _PUBLIC_URL.fullmatch(url):
+        raise ConfigError(f"{name} must be an http(s) address such as {example}; got {url!r}")
+    return url
+
+
+def _currency(env: dict[str, str]) -> str:
+    currency = (env.get("SHOP_CURRENCY") or "eur").lower()
+    if not _CURRENCY.fullmatch(currency):
+        raise ConfigError(f"SHOP_CURRENCY must be a three-letter ISO code such as eur; "
+                          f"got {currency!r}")
+    return currency
+
+
+def _payments(env: dict[str, str], environment: str) -> dict[str, Any]:
+    """The payment settings; outside development, ``stripe`` needs its keys and address,
+    and the library is never pointed anywhere but Stripe."""
+    provider = _choice(env, "SHOP_PAYMENTS", PAYMENT_PROVIDERS)
+    values = {
+        "payments": provider,
+        "stripe_secret_key": env.get("SHOP_STRIPE_SECRET_KEY", ""),
+        "stripe_webhook_secret": env.get("SHOP_STRIPE_WEBHOOK_SECRET", ""),
+        "currency": _currency(env),
+        "unpaid_order_minutes": _int(env, "SHOP_UNPAID_ORDER_MINUTES", 60, minimum=1),
+        "stripe_api_base": _url(env, "SHOP_STRIPE_API_BASE", "http://127.0.0.1:12111"),
+    }
+    if environment in DEVELOPMENT_ENVIRONMENTS:
+        return values
+    if values["stripe_api_base"]:
+        raise ConfigError("SHOP_STRIPE_API_BASE is for tests only: leave it unset when "
+                          "SHOP_ENV is not development")
+    if provider == "stripe":
+        missing = [name for name, key in (("SHOP_STRIPE_SECRET_KEY", "stripe_secret_key"),
+                                          ("SHOP_STRIPE_WEBHOOK_SECRET", "stripe_webhook_secret"))
+                   if not values[key]]
+        if not env.get("SHOP_PUBLIC_URL"):  # Stripe's return pages: no localhost default
+            missing.append("SHOP_PUBLIC_URL")
+        if missing:
+            raise ConfigError(f"SHOP_PAYMENTS=stripe needs {', '.join(missing)} when SHOP_ENV "
+                              "is not development")
+    return values
+
+
 @dataclass(frozen=True)
 class Settings:
     database: Path = Path("var/shop.db")
@@ -125,6 +173,7 @@ class Settings:
     mail_from: str = "shop@localhost"
     # Mail says who sent it (the shop's name) and links back to the shop's public address.
     shop_name: str = "edge-shop"
+    # The shop's public address: links in mail, Stripe's return pages.
     public_url: str = "http://localhost:8000"
     cors_origins: tuple[str, ...] = ()
     # Uploaded photos (shop/services/media.py): a folder, or an S3-compatible bucket.
@@ -133,6 +182,13 @@ class Settings:
     media_endpoint: str = ""  # the S3 API's address (R2, MinIO...); empty: AWS
     media_public_url: str = ""  # where browsers fetch photos; empty: /media/ or the bucket
     media_workers: int = 1  # photo-processing processes per server process; 0: in-request
+    # Payments (issue 16): manual (the owner marks orders paid) or Stripe Checkout.
+    payments: str = "manual"
+    stripe_secret_key: str = field(default="", repr=False)
+    stripe_webhook_secret: str = field(default="", repr=False)
+    currency: str = "eur"
+    unpaid_order_minutes: int = 60  # with stripe, an order unpaid this long is cancelled
+    stripe_api_base: str = ""  # tests only: where the stripe library sends its requests
 
     @property
     def is_development(self) -> bool:
@@ -190,6 +246,7 @@ class Settings:
             media_endpoint=env.get("SHOP_MEDIA_ENDPOINT", ""),
             media_public_url=env.get("SHOP_MEDIA_PUBLIC_URL", ""),
             media_workers=_int(env, "SHOP_MEDIA_WORKERS", 1),
+            **_payments(env, environment),
         )
 
     def with_overrides(self, overrides: dict[str, Any] | None) -> Settings:

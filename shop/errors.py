@@ -78,6 +78,17 @@ class Busy(ShopError):
     code, status = "busy", 503
 
 
+class ProviderUnavailable(ShopError):
+    """The payment provider could not be reached, or did not say whether it acted: nothing
+    is decided yet and a retry (same idempotency key) will settle it. Told like ``busy``."""
+
+    code, status = "busy", 503
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        kwargs.setdefault("retry_after", 5)
+        super().__init__(message, **kwargs)
+
+
 class StorageError(ShopError):
     """The database file cannot be used: an I/O error, a damaged or unreadable file, no
     such folder. The shop answers 503 with Retry-After and recovers by itself once the

@@ -93,6 +93,23 @@ def populate(now: datetime = FIXED_NOW) -> None:
                          unit_price_cents=1000 * n, quantity=1, line_total_cents=1000 * n)
         StockMove.create(product=product.id, qty_change=-1, reason="sale", order=order,
                          created_at=now)
+        if _has_table("payments"):  # from migration 011 on: a paid charge, a refund of it
+            stamp = clock.to_text(now)
+            charge = _insert("payments", order_id=order.id, kind="charge", provider="stripe",
+                             status="succeeded", amount_cents=1000 * n, currency="eur",
+                             provider_ref=f"cs_test_{n}", payment_intent=f"pi_test_{n}",
+                             idempotency_key=f"order-{order.id}-charge-1",
+                             checkout_url="https://checkout.stripe.com/c/pay/x",
+                             expires_at=stamp, created_at=stamp, updated_at=stamp)
+            _insert("payments", order_id=order.id, kind="refund", provider="stripe",
+                    status="succeeded", amount_cents=100, currency="eur",
+                    provider_ref=f"re_test_{n}", payment_intent=f"pi_test_{n}",
+                    idempotency_key=f"refund-test-{n}", refund_of_id=charge,
+                    refund_reason="return", refund_items='[{"product_id": 1, "quantity": 1}]',
+                    created_at=stamp, updated_at=stamp)
+            _insert("webhook_events", provider="stripe", event_id=f"evt_test_{n}",
+                    event_type="checkout.session.completed", outcome="paid",
+                    received_at=stamp)
         AnalyticsEvent.create(event_type="product_view", user=user, product=product.id,
                               created_at=now)
         AnalyticsDaily.create(day=f"2026-01-0{n}", event_type="product_view", count=n,

@@ -215,6 +215,7 @@ NEEDS_A_DATABASE = {
     ("media", "gc"): [],
     ("offers", "expire"): [],
     ("offers", "remind"): [],
+    ("orders", "expire-unpaid"): [],
     ("set-password",): ["--email", "owner@example.com", "--password-stdin"],
     ("stock", "verify"): [],
 }

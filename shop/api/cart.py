@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, request
 
 from shop.api import schemas
 from shop.api.auth import current_user
 from shop.api.routing import Answer, header, route
-from shop.errors import Unauthorized
+from shop.config import get_settings
+from shop.errors import NotFound, Unauthorized
 from shop.services import cart, holds, orders
 from shop.services.holds import Holder
 
@@ -132,3 +133,20 @@ def change_status(order_number: str, body: schemas.OrderStatusIn) -> Any:
 def return_items(order_number: str, body: schemas.ReturnIn) -> Any:
     lines = [(line.product_id, line.quantity) for line in body.items]
     return {"order": orders.return_items(order_number, lines, actor_id=current_user().id)}
+
+
+@route(bp, "/orders/<order_number>/payment", "POST",
+       summary="Pay for my order online: a Stripe Checkout page (the open one again, if any)",
+       status=201, auth="optional", query=schemas.OrderTokenQuery,
+       response=schemas.PaymentWrapper, errors=[404, 409, 503])
+def pay(order_number: str, query: schemas.OrderTokenQuery) -> Any:
+    return {"payment": orders.pay(order_number, user_id=_caller(), token=query.token)}
+
+
+@route(bp, "/payments/stripe/webhook", "POST",
+       summary="Stripe's events (signed; each takes effect once)", raw=schemas.StripeEventIn,
+       response=schemas.WebhookOut, errors=[404], headers=["Stripe-Signature"])
+def stripe_webhook(raw: bytes) -> Any:
+    if get_settings().payments != "stripe":
+        raise NotFound("this shop takes no payments through Stripe")
+    return orders.stripe_webhook(raw, request.headers.get("Stripe-Signature"))

@@ -76,8 +76,8 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     if params:
         op["parameters"] = params
     content: dict[str, Any] = {}
-    if spec.body is not None:
-        content["application/json"] = {"schema": _ref(spec.body)}
+    if spec.body is not None or spec.raw is not None:
+        content["application/json"] = {"schema": _ref(spec.body or spec.raw)}
     if spec.upload is not None:
         megabytes = (spec.max_upload or 0) // (1024 * 1024)
         content["multipart/form-data"] = {
@@ -98,7 +98,7 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     responses: dict[str, Any] = {str(spec.status): ok}
     # 414: any URL can be longer than the server reads (a JSON error, see shop/api/worker.py).
     errors = set(spec.errors) | {414, 500}
-    if spec.body is not None or spec.upload is not None:
+    if spec.body is not None or spec.upload is not None or spec.raw is not None:
         errors |= {400, 413}
     if spec.query is not None or spec.headers:
         errors.add(400)  # a query or header that breaks its rule
@@ -129,7 +129,8 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
 
 def document() -> dict[str, Any]:
     """Every registered route, with request and response schemas as components."""
-    models = {m for spec in ROUTES for m in (spec.body, spec.response) if m is not None}
+    models = {m for spec in ROUTES for m in (spec.body, spec.raw, spec.response)
+              if m is not None}
     ordered = sorted(models, key=lambda m: m.__name__)
     _, defs = models_json_schema(
         [(m, "validation") for m in ordered], ref_template="#/components/schemas/{model}")

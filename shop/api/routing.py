@@ -91,6 +91,7 @@ class RouteSpec:
     max_body: int | None = None  # bytes; a larger body is a 413 (else SHOP_MAX_REQUEST_BYTES)
     upload: str | None = None  # a multipart/form-data file field the route also accepts
     max_upload: int | None = None  # bytes in that file
+    raw: type[BaseModel] | None = None  # a body documented by this model, handed over unread
 
 
 ROUTES: list[RouteSpec] = []
@@ -185,6 +186,10 @@ HEADERS = {
     "Idempotency-Key": {"type": "string", "pattern": r"^[\x20-\x7e]{1,255}$",
                         "description": "Makes a retry return the first answer.",
                         "rule": "must be 1 to 255 printable ASCII characters"},
+    "Stripe-Signature": {"type": "string", "pattern": r"^[\x20-\x7e]{1,2000}$",
+                         "description": "Stripe's signature of the body: t=<unix time>,"
+                                        "v1=<hex HMAC-SHA256 of \"<t>.<body>\">.",
+                         "rule": "must be 1 to 2000 printable ASCII characters"},
     "X-Cart-Session": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{16,64}$",
                        "description": "A guest's cart id, issued by the first cart call.",
                        "rule": "must be the cart session id the shop issued: 16 to 64 letters, "
@@ -304,7 +309,8 @@ def route(bp: Blueprint, path: str, method: str, *, summary: str, status: int = 
           response: type[BaseModel] | None = None,
           auth: str = "none", errors: list[int] | None = None,
           headers: list[str] | None = None, max_body: int | None = None,
-          upload: str | None = None, max_upload: int | None = None) -> Callable:
+          upload: str | None = None, max_upload: int | None = None,
+          raw: type[BaseModel] | None = None) -> Callable:
     """Register a view on ``bp`` and describe it for the OpenAPI document.
 
     The view receives the validated body as ``body=`` when a body model is given, the
@@ -317,6 +323,10 @@ def route(bp: Blueprint, path: str, method: str, *, summary: str, status: int = 
     carrying that field alone, of at most ``max_upload`` bytes (a limit above the app's
     SHOP_MAX_REQUEST_BYTES, for this route's multipart bodies only). The view receives its
     bytes as ``upload=`` (and ``body=None``), or ``upload=None`` and the JSON body.
+
+    ``raw`` documents a JSON body that the view receives unparsed, as ``raw=`` bytes (at
+    most SHOP_MAX_REQUEST_BYTES): a signed webhook, whose signature is checked over the
+    exact bytes before anything in them is read.
     """
     if upload is not None and max_upload is None:
         raise ValueError("an upload route needs max_upload")
@@ -324,7 +334,7 @@ def route(bp: Blueprint, path: str, method: str, *, summary: str, status: int = 
     spec = RouteSpec(path=prefix + path, method=method.lower(), summary=summary, status=status,
                      body=body, query=query, response=response, auth=auth, tags=[bp.name],
                      errors=errors or [], headers=headers or [], max_body=max_body,
-                     upload=upload, max_upload=max_upload)
+                     upload=upload, max_upload=max_upload, raw=raw)
     ROUTES.append(spec)
 
     ids = re.findall(r"<id:([a-z_]+)>", path)
@@ -357,6 +367,9 @@ def route(bp: Blueprint, path: str, method: str, *, summary: str, status: int = 
                     kwargs["upload"] = None
                 if body is not None:
                     kwargs["body"] = parse_body(body)
+                if raw is not None:
+                    _limit_body(request.max_content_length or 1024 * 1024)
+                    kwargs["raw"] = request.get_data(cache=True)
             result = view(*args, **kwargs)
             if result is None:
                 return "", 204

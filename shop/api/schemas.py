@@ -373,10 +373,20 @@ class OrderItemOut(ResponseModel):
     returned_quantity: int
 
 
+class OrderPaymentOut(ResponseModel):
+    id: int
+    kind: Literal["charge", "refund"] = Field(
+        description="A charge takes money for the order; a refund gives some of it back.")
+    provider: Literal["manual", "stripe"]
+    status: Literal["pending", "succeeded", "failed", "expired"]
+    amount_cents: int
+    created_at: UtcTime
+
+
 class OrderOut(ResponseModel):
     order_number: str
     status: OrderStatus
-    payment_status: Literal["unpaid", "paid", "refunded"]
+    payment_status: Literal["unpaid", "paid", "refunded", "partially_refunded"]
     shipping_method: Literal["collect", "deliver"]
     items: list[OrderItemOut]
     subtotal_cents: int
@@ -388,6 +398,8 @@ class OrderOut(ResponseModel):
     customer: CustomerOut | None = Field(
         default=None, description="Who placed it (admin views only); a guest has only an "
                                   "email.")
+    payments: list[OrderPaymentOut] = Field(
+        default_factory=list, description="Its charges and refunds, oldest first.")
 
 
 class CustomerOut(ResponseModel):
@@ -398,6 +410,32 @@ class CustomerOut(ResponseModel):
 
 class OrderWrapper(ResponseModel):
     order: OrderOut
+
+
+class PaymentOut(ResponseModel):
+    id: int
+    provider: Literal["stripe"]
+    status: Literal["pending"]
+    checkout_url: str = Field(description="Stripe Checkout's page, where the buyer pays.")
+    expires_at: UtcTime = Field(description="When that page stops taking payment.")
+
+
+class PaymentWrapper(ResponseModel):
+    payment: PaymentOut
+
+
+class StripeEventIn(RequestModel):
+    """A Stripe event as Stripe sends it (documented only: the route reads the raw bytes,
+    and only once the Stripe-Signature header proves Stripe sent exactly them)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str
+    type: str
+    data: dict
+
+
+class WebhookOut(ResponseModel):
+    received: bool
 
 
 class CheckoutOut(ResponseModel):
@@ -572,7 +610,8 @@ class AuditQuery(QueryModel):
 
 class AuditOut(ResponseModel):
     id: int
-    actor_id: int
+    actor_id: int | None = Field(description="Who did it; null when the shop acted on a "
+                                             "payment provider's word.")
     action: str
     entity_type: str
     entity_id: str

@@ -26,6 +26,7 @@ from shop.models.ops import (
     SystemLog,
 )
 from shop.models.orders import IdempotencyRecord, Order, OrderItem
+from shop.models.payments import Payment, WebhookEvent
 from shop.models.selling import OfferEvent, SellItem, SellSubmission
 from shop.models.sql import EXTRA_SCHEMA
 from shop.models.stock import ProductReservation, StockMove
@@ -35,7 +36,7 @@ ALL_MODELS: tuple[type[peewee.Model], ...] = (
     User, Session, PasswordReset, Address, LoginFailure, RateLimitHit,
     SellSubmission, SellItem, OfferEvent,
     Product, Image,
-    Order, OrderItem, IdempotencyRecord,
+    Order, OrderItem, IdempotencyRecord, Payment, WebhookEvent,
     ProductReservation, StockMove,
     AnalyticsEvent, AnalyticsDaily, AnalyticsTotals, SystemLog, AuditLog,
     MailOutbox,
@@ -75,7 +76,8 @@ def create_schema(database: peewee.Database) -> None:
 __all__ = [
     "ALL_MODELS", "Address", "AnalyticsDaily", "AnalyticsEvent", "AnalyticsTotals", "AuditLog",
     "IdempotencyRecord", "Image",
-    "LoginFailure", "MailOutbox", "OfferEvent", "Order", "OrderItem", "PasswordReset", "Product",
+    "LoginFailure", "MailOutbox", "OfferEvent", "Order", "OrderItem", "PasswordReset", "Payment",
+    "Product",
     "ProductReservation", "RateLimitHit", "SellItem", "SellSubmission", "Session",
-    "StockMove", "SystemLog", "User", "create_schema", "schema_statements",
+    "StockMove", "SystemLog", "User", "WebhookEvent", "create_schema", "schema_statements",
 ]

@@ -12,7 +12,13 @@ STOCK_REASONS = (
     "reserved", "reservation_released", "reservation_expired", "reservation_converted",
 )
 ORDER_STATUSES = ("pending", "paid", "shipped", "delivered", "cancelled")
-PAYMENT_STATUSES = ("unpaid", "paid", "refunded")
+PAYMENT_STATUSES = ("unpaid", "paid", "refunded", "partially_refunded")
+# Payment rows (migration 011): a charge (money in) or a refund (money back out).
+PAYMENT_PROVIDERS = ("manual", "stripe")
+PAYMENT_KINDS = ("charge", "refund")
+PAYMENT_ROW_STATUSES = ("pending", "succeeded", "failed", "expired")
+REFUND_REASONS = ("cancel", "return", "late_payment")
+WEBHOOK_PROVIDERS = ("stripe",)
 SHIPPING_METHODS = ("collect", "deliver")
 IDEMPOTENCY_SCOPES = ("checkout", "offer_response")
 SUBMISSION_STATUSES = ("pending", "reviewing", "approved", "rejected", "withdrawn")

@@ -82,8 +82,9 @@ class SystemLog(BaseModel):
 
 
 class AuditLog(BaseModel):
-    # RESTRICT: who did what is kept as long as the log is.
-    actor = peewee.ForeignKeyField(User, on_delete="RESTRICT", backref="audit_logs")
+    # RESTRICT: who did what is kept as long as the log is. NULL: the shop itself acted on
+    # what a payment provider told it (a refused payment, a late one refunded; migration 011).
+    actor = peewee.ForeignKeyField(User, null=True, on_delete="RESTRICT", backref="audit_logs")
     action = peewee.TextField()
     entity_type = peewee.TextField()
     entity_id = peewee.TextField()

@@ -35,6 +35,16 @@ def record(actor_id: int | None, action: str, entity_type: str, entity_id: objec
                     after_state=_plain(after), created_at=clock.now())
 
 
+def record_provider(action: str, entity_type: str, entity_id: object,
+                    before: dict[str, Any] | None = None,
+                    after: dict[str, Any] | None = None) -> None:
+    """An audit row for what the shop did on a payment provider's word, with no person
+    behind it (actor NULL): a payment refused for its amount, a late one refunded."""
+    AuditLog.create(actor=None, action=action, entity_type=entity_type,
+                    entity_id=str(entity_id), before_state=_plain(before),
+                    after_state=_plain(after), created_at=clock.now())
+
+
 def entries(entity_type: str | None = None, entity_id: str | None = None, *,
             limit: int = DEFAULT_LIMIT, cursor: str | None = None) -> Page[dict[str, Any]]:
     """The log, newest first, optionally for one kind of entity or one entity."""

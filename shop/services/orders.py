@@ -7,14 +7,23 @@ the order, its lines and the ledger rows (``reservation_converted`` +q, then ``s
 per line), all or nothing. A keyed retry gets the stored answer
 (``shop.services.idempotency``); an unkeyed double submit finds the cart already empty:
 never a second order.
+
+Payments (issue 16): ``shop.services.payments`` owns every payment row's transition; this
+module asks it for a refund when an order's change gives money back, and applies that
+change only once Stripe agreed: record the refund as pending (one transaction), call
+Stripe (none open), then record the answer and move the order (one transaction). A refund
+Stripe refuses leaves the order as it was, and says why. With Stripe, an order unpaid
+after SHOP_UNPAID_ORDER_MINUTES is cancelled, its stock back through the ledger: when it is
+next read or paid, and by ``shop orders expire-unpaid``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import peewee
@@ -24,12 +33,14 @@ from shop.config import get_settings
 from shop.db import database, write_transaction
 from shop.errors import Conflict, Internal, Invalid, NotFound, constraint_of
 from shop.models import Address, Order, OrderItem, StockMove, User
-from shop.services import audit, holds, idempotency, notifications
+from shop.services import audit, batches, holds, idempotency, notifications, payments
 from shop.services.codes import readable_code
 from shop.services.holds import Hold, Holder
 from shop.services.ledger import append_move, follow_stock
 from shop.services.pagination import DEFAULT_LIMIT, Page, newest_first
 from shop.services.passwords import new_token, token_hash
+
+log = logging.getLogger(__name__)
 
 # The only status changes there are: (from, to) -> payment status afterwards (None: same).
 TRANSITIONS: dict[tuple[str, str], str | None] = {
@@ -85,6 +96,7 @@ def _views(orders: list[Order], known: dict[int, list[OrderItem]] | None = None,
         for item in OrderItem.select().where(OrderItem.order.in_(ids)).order_by(OrderItem.id):
             lines[item.order_id].append(item)
     returned = _returned(ids) if known is None else {}
+    paid = payments.summaries(ids) if known is None else {}
     customers = _customers(orders) if with_customer else {}
     views = []
     for o in orders:
@@ -100,6 +112,7 @@ def _views(orders: list[Order], known: dict[int, list[OrderItem]] | None = None,
             "total_cents": o.total_cents, "delivery_address": o.delivery_address,
             "created_at": clock.to_text(o.created_at),
             "updated_at": clock.to_text(o.updated_at),
+            "payments": paid.get(o.id, []),
         }
         if with_customer:
             view["customer"] = customers[o.id]
@@ -293,18 +306,141 @@ def get_order(order_number: str, *, user_id: int | None = None, token: str | Non
               admin: bool = False) -> dict[str, Any]:
     """One order, for its owner, a holder of its token, or an admin (with the customer)."""
     order = _find(order_number, user_id=user_id, token=token, admin=admin)
+    if _overdue(order, clock.now()):
+        order = _expire_one(order.id)
     return _view(order, with_customer=admin)
 
 
-def _move(order: Order, status: str, actor_id: int | None) -> None:
+# --- unpaid online orders --------------------------------------------------------------------
+
+def _unpaid_cutoff(now: datetime) -> datetime | None:
+    """Orders created before this and still unpaid are overdue (None: manual payments,
+    where an order waits for its buyer to pay on collection)."""
+    settings = get_settings()
+    if settings.payments != "stripe":
+        return None
+    return now - timedelta(minutes=settings.unpaid_order_minutes)
+
+
+def _overdue(order: Order, now: datetime) -> bool:
+    cutoff = _unpaid_cutoff(now)
+    return (cutoff is not None and order.status == "pending"
+            and order.payment_status == "unpaid" and order.created_at <= cutoff)
+
+
+def _expire_if_overdue(order: Order, now: datetime) -> bool:
+    """Cancel an overdue order, its stock back (inside a transaction). A payment that
+    still arrives for it is refunded (``payments``)."""
+    if not _overdue(order, now):
+        return False
+    _move(order, "cancelled", None, note="unpaid too long")
+    return True
+
+
+def _expire_one(order_id: int) -> Order:
+    with write_transaction():
+        order = Order.get_by_id(order_id)  # re-read under the lock
+        _expire_if_overdue(order, clock.now())
+        return Order.get_by_id(order_id)
+
+
+EXPIRY_BATCH = 200
+
+
+def expire_unpaid(batch: int = EXPIRY_BATCH) -> int:
+    """Cancel up to ``batch`` overdue unpaid orders in one short transaction (cron);
+    idempotent and safe twice at once (each is re-checked under the lock)."""
+    now = clock.now()
+    cutoff = _unpaid_cutoff(now)
+    if cutoff is None:
+        return 0
+    with write_transaction():
+        due = list(Order.select().where((Order.status == "pending")
+                                        & (Order.created_at <= cutoff)
+                                        & (Order.payment_status == "unpaid"))
+                   .order_by(Order.created_at).limit(batch))
+        for order in due:
+            _expire_if_overdue(order, now)
+        return len(due)
+
+
+def expire_all_unpaid() -> int:
+    """The cron job: every overdue unpaid order, in short batches."""
+    return batches.run(expire_unpaid, EXPIRY_BATCH)
+
+
+def settle_pending_refunds(older_than_minutes: int = 1, batch: int = 100) -> tuple[int, int]:
+    """Refunds whose answer was never recorded (a crash or a timeout after step 1): ask
+    Stripe again with the same key and apply the answer. Returns (settled, still open)."""
+    settled = still_open = 0
+    cutoff = clock.now() - timedelta(minutes=older_than_minutes)
+    for refund_id in payments.pending_refunds(cutoff, batch):
+        try:
+            complete_refund(refund_id, None, raise_refusal=False)
+            settled += 1
+        except Exception:  # one refund's trouble must not stop the others
+            log.warning("refund %s still open", refund_id, exc_info=True)
+            still_open += 1
+    return settled, still_open
+
+
+# --- paying ----------------------------------------------------------------------------------
+
+def pay(order_number: str, *, user_id: int | None = None,
+        token: str | None = None) -> dict[str, Any]:
+    """A Stripe Checkout Session for the order (its owner, or a guest with its token):
+    the open one again, or a new one. 409 when the order is paid, cancelled, or unpaid for
+    too long (it is cancelled then), or when the shop takes no payment online."""
+    settings = get_settings()
+    now = clock.now()
+    with write_transaction():
+        order = _find(order_number, user_id=user_id, token=token)
+        if settings.payments != "stripe":
+            raise Conflict("this shop takes payment on collection or by bank transfer: "
+                           "there is nothing to pay online", details={"provider": "manual"})
+        expired = _expire_if_overdue(order, now)
+        if not expired:
+            view, attempt = payments.begin_checkout(order, now)
+    if expired:  # raised after commit: the cancellation stands
+        raise Conflict("this order was not paid in time and is cancelled; its items are back "
+                       "on sale", details={"status": "cancelled"})
+    if view is not None:
+        return view
+    return payments.send_checkout(attempt, order.order_number)
+
+
+def mark_paid(order: Order) -> None:
+    """Stripe took the money (inside the webhook's transaction)."""
+    _move(order, "paid", None)
+
+
+def stripe_webhook(payload: bytes, signature: str | None) -> dict[str, Any]:
+    """A Stripe event: verified before it is read, applied once, in one transaction; a
+    payment that came too late is refunded after commit."""
+    event = payments.verify_stripe_event(payload, signature)
+    with write_transaction():
+        outcome, refund_id = payments.stripe_event(event)
+    log.info("stripe event %s (%s): %s", event["id"], event["type"], outcome)
+    if refund_id is not None:
+        try:
+            complete_refund(refund_id, None, raise_refusal=False)
+        except Exception:  # it stays pending; the cron asks again
+            log.warning("refund %s of a late payment still open", refund_id, exc_info=True)
+    return {"received": True}
+
+
+def _move(order: Order, status: str, actor_id: int | None, *,
+          payment_status: str | None = None, note: str = "order cancelled") -> None:
     """Move an order along TRANSITIONS (inside a transaction); anything else is a 409 with
     nothing written. Cancelling returns every unit not yet returned, with ``return``
-    moves."""
+    moves. ``payment_status``: what a refund just made it (else TRANSITIONS says)."""
     if (order.status, status) not in TRANSITIONS:
         allowed = sorted(to for (frm, to) in TRANSITIONS if frm == order.status)
         raise Conflict(f"an order that is {order.status} cannot become {status}",
                        details={"from": order.status, "to": status, "allowed": allowed})
-    payment = TRANSITIONS[(order.status, status)] or order.payment_status
+    if payment_status is None and payments.refund_pending(order.id):
+        raise Conflict("a refund for this order is under way: try again in a moment")
+    payment = payment_status or TRANSITIONS[(order.status, status)] or order.payment_status
     if status == "cancelled":
         returned = _returned([order.id])
         products = []
@@ -312,7 +448,7 @@ def _move(order: Order, status: str, actor_id: int | None) -> None:
             left = item.quantity - returned.get((order.id, item.product_id), 0)
             if left:
                 append_move(item.product_id, left, "return", order_id=order.id,
-                            actor_id=actor_id, note="order cancelled")
+                            actor_id=actor_id, note=note)
                 products.append(item.product_id)
         follow_stock(products)
     (Order.update(status=status, payment_status=payment, updated_at=clock.now())
@@ -329,21 +465,75 @@ def _move(order: Order, status: str, actor_id: int | None) -> None:
 
 
 def change_status(order_number: str, status: str, *, actor_id: int) -> dict[str, Any]:
-    """The owner moves an order on (TRANSITIONS)."""
+    """The owner moves an order on (TRANSITIONS). Marking it paid records a manual
+    charge (money taken in person), whatever the provider; cancelling a paid Stripe
+    order refunds it first."""
     with write_transaction():
         order = _find(order_number, admin=True)
-        _move(order, status, actor_id)
-        return _view(Order.get_by_id(order.id), with_customer=True)
+        refund_id = _cancel_refund(order) if status == "cancelled" else None
+        if refund_id is None:
+            _move(order, status, actor_id)
+            if status == "paid":
+                payments.record_manual_charge(order)
+            return _view(Order.get_by_id(order.id), with_customer=True)
+    return complete_refund(refund_id, actor_id, with_customer=True)
 
 
 def cancel(order_number: str, *, user_id: int | None = None,
            token: str | None = None) -> dict[str, Any]:
     """The buyer cancels their own order while it is pending or paid (the stock comes
-    back); once shipped it is a 409."""
+    back, and a Stripe payment is refunded first); once shipped it is a 409."""
     with write_transaction():
         order = _find(order_number, user_id=user_id, token=token)
-        _move(order, "cancelled", user_id)
-        return _view(Order.get_by_id(order.id))
+        refund_id = _cancel_refund(order)
+        if refund_id is None:
+            _move(order, "cancelled", user_id)
+            return _view(Order.get_by_id(order.id))
+    return complete_refund(refund_id, user_id)
+
+
+def _cancel_refund(order: Order) -> int | None:
+    """Step 1 of cancelling a paid Stripe order (inside the transaction): the refund to
+    send, after checking the cancellation itself is allowed; None: cancel at once."""
+    if (order.status, "cancelled") not in TRANSITIONS or order.status != "paid":
+        return None  # _move refuses it, or there is no money to give back
+    return payments.prepare_refund(order, "cancel")
+
+
+def complete_refund(refund_id: int, actor_id: int | None, *, with_customer: bool = False,
+                    raise_refusal: bool = True) -> dict[str, Any]:
+    """Steps 2 and 3 of a refund: ask Stripe (no transaction open), then record its answer
+    and, when the money went back, make the order's change in one transaction: cancel it,
+    take the returned units back, or (a late payment) mark it refunded. A refusal leaves
+    the order as it was: 409 with Stripe's reason."""
+    answer = payments.send_refund(refund_id)
+    with write_transaction():
+        refund = payments.finish_refund(refund_id, answer)
+        order = Order.get_by_id(payments.order_of(refund_id))
+        if refund is not None and answer.ok:
+            status = payments.refunded_status(order.id)
+            if refund.refund_reason == "cancel":
+                _move(order, "cancelled", actor_id, payment_status=status)
+            elif refund.refund_reason == "return":
+                items = {i["product_id"]: i["quantity"] for i in json.loads(refund.refund_items)}
+                _take_back(order, items, actor_id)
+                _set_payment_status(order, status, actor_id)
+            elif order.status == "cancelled":  # a late payment, given back
+                _set_payment_status(order, status, actor_id)
+        view = _view(Order.get_by_id(order.id), with_customer=with_customer)
+    if not answer.ok and raise_refusal:
+        raise Conflict(f"Stripe refused the refund, so the order is unchanged: "
+                       f"{answer.reason}", details={"reason": answer.reason})
+    return view
+
+
+def _set_payment_status(order: Order, payment_status: str, actor_id: int | None) -> None:
+    if payment_status == order.payment_status:
+        return
+    (Order.update(payment_status=payment_status, updated_at=clock.now())
+     .where(Order.id == order.id).execute())
+    audit.record(actor_id, "order.payment_status", "order", order.order_number,
+                 {"payment_status": order.payment_status}, {"payment_status": payment_status})
 
 
 def return_items(order_number: str, items: list[tuple[int, int]], *,
@@ -354,24 +544,39 @@ def return_items(order_number: str, items: list[tuple[int, int]], *,
         wanted[product_id] += quantity
     with write_transaction():
         order = _find(order_number, admin=True)
-        if order.status not in RETURNABLE:
-            raise Conflict(f"an order that is {order.status} takes no returns",
-                           details={"status": order.status})
-        bought = {i.product_id: i.quantity
-                  for i in OrderItem.select().where(OrderItem.order == order.id)}
-        returned = _returned([order.id])
-        for product_id, quantity in sorted(wanted.items()):
-            if product_id not in bought:
-                raise Invalid(f"product {product_id} is not in this order",
-                              details={"fields": {"items": f"product {product_id} not bought"}})
-            already = returned.get((order.id, product_id), 0)
-            if already + quantity > bought[product_id]:
-                raise Conflict("that is more than was bought", details={
-                    "product_id": product_id, "bought": bought[product_id],
-                    "returned": already})
-            append_move(product_id, quantity, "return", order_id=order.id, actor_id=actor_id)
-        follow_stock(wanted)
-        audit.record(actor_id, "order.return", "order", order.order_number, None,
-                     {"returned": [{"product_id": p, "quantity": q}
-                                   for p, q in sorted(wanted.items())]})
-        return _view(order, with_customer=True)
+        prices = _check_return(order, wanted)
+        amount = sum(prices[p] * q for p, q in wanted.items())
+        refund_id = payments.prepare_refund(order, "return", amount, dict(wanted))
+        if refund_id is None:
+            _take_back(order, wanted, actor_id)
+            return _view(order, with_customer=True)
+    return complete_refund(refund_id, actor_id, with_customer=True)
+
+
+def _check_return(order: Order, wanted: dict[int, int]) -> dict[int, int]:
+    """Refuse a return that cannot be taken (409/400, nothing written); the unit prices."""
+    if order.status not in RETURNABLE:
+        raise Conflict(f"an order that is {order.status} takes no returns",
+                       details={"status": order.status})
+    lines = {i.product_id: i for i in OrderItem.select().where(OrderItem.order == order.id)}
+    returned = _returned([order.id])
+    for product_id, quantity in sorted(wanted.items()):
+        if product_id not in lines:
+            raise Invalid(f"product {product_id} is not in this order",
+                          details={"fields": {"items": f"product {product_id} not bought"}})
+        already = returned.get((order.id, product_id), 0)
+        if already + quantity > lines[product_id].quantity:
+            raise Conflict("that is more than was bought", details={
+                "product_id": product_id, "bought": lines[product_id].quantity,
+                "returned": already})
+    return {p: line.unit_price_cents for p, line in lines.items()}
+
+
+def _take_back(order: Order, wanted: dict[int, int], actor_id: int | None) -> None:
+    """The returned units go back into stock, checked again (inside a transaction)."""
+    for product_id, quantity in sorted(wanted.items()):
+        append_move(product_id, quantity, "return", order_id=order.id, actor_id=actor_id)
+    follow_stock(wanted)
+    audit.record(actor_id, "order.return", "order", order.order_number, None,
+                 {"returned": [{"product_id": p, "quantity": q}
+                               for p, q in sorted(wanted.items())]})
