@@ -12,11 +12,13 @@ Prints the figures; asserts nothing. Only 127.0.0.1 is ever contacted.
     python benchmarks/checkout.py --only a -n 500
     python benchmarks/checkout.py --only b --seconds 5 --clients 32
     python benchmarks/checkout.py --only b --replica   # the same with Litestream on
+    python benchmarks/checkout.py --only b --payments stripe  # Stripe on (a local stand-in)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import threading
@@ -36,6 +38,7 @@ from shop.services import accounts, catalogue, holds, orders, stock  # noqa: E40
 from shop.services.holds import Holder  # noqa: E402
 from shop.services.migrations import migrate  # noqa: E402
 from tests.servers import running_shop  # noqa: E402
+from tests.stripe_standin import SECRET_KEY, WEBHOOK_SECRET, StripeStandIn  # noqa: E402
 
 PRODUCT = {"title": "Bench coat", "category": "coats", "condition": "good",
            "price_cents": 2500, "status": "active"}
@@ -126,7 +129,7 @@ def part_a(n: int) -> None:
 
 
 def part_b(seconds: float, clients: int, workers: int, threads: int,
-           replica: bool = False) -> None:
+           replica: bool = False, payments: str = "manual") -> None:
     with tempfile.TemporaryDirectory(prefix="shop-bench-") as tmp:
         path = Path(tmp) / "http.db"
         init_database(path)
@@ -144,8 +147,16 @@ def part_b(seconds: float, clients: int, workers: int, threads: int,
         units = 50  # the sell-out: 32 buyers x 10 attempts for 50 units
         stock.adjust(last, units, "restock")
         database.close()
-        env = {"SHOP_REPLICA_URL": f"file://{Path(tmp) / 'replica'}"} if replica else None
-        with running_shop(path, workers=workers, threads=threads, env=env) as base:
+        env = {"SHOP_REPLICA_URL": f"file://{Path(tmp) / 'replica'}"} if replica else {}
+        with contextlib.ExitStack() as stack:
+            if payments == "stripe":  # the stand-in for Stripe's API, on 127.0.0.1
+                stripe_api = stack.enter_context(StripeStandIn())
+                env.update({"SHOP_PAYMENTS": "stripe", "SHOP_STRIPE_SECRET_KEY": SECRET_KEY,
+                            "SHOP_STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+                            "SHOP_STRIPE_API_BASE": stripe_api.base,
+                            "SHOP_PUBLIC_URL": "http://shop.test"})
+            base = stack.enter_context(running_shop(path, workers=workers, threads=threads,
+                                                    env=env))
             port = int(base.rsplit(":", 1)[1])
             health = load(port, "/healthz", clients, 2, seconds)
             results: list = []
@@ -162,7 +173,8 @@ def part_b(seconds: float, clients: int, workers: int, threads: int,
     statuses = sorted({r[1] for r in results})
     rate = len(done) / seconds
     print(f"(b) HTTP: gunicorn {workers} workers x {threads} threads, {clients} buyers, "
-          f"{seconds:.0f} s{', replicating with litestream' if replica else ''}")
+          f"{seconds:.0f} s{', replicating with litestream' if replica else ''}, "
+          f"payments {payments}")
     print(f"    /healthz:  {health['rps']:8.0f} req/s")
     print(f"    checkouts: {rate:8.0f} /s, p50 {percentile(latencies, 50):.1f} ms, "
           f"p99 {percentile(latencies, 99):.1f} ms; statuses seen {statuses}")
@@ -229,11 +241,14 @@ def main() -> None:
     parser.add_argument("--long", type=int, default=1_000_000, help="ledger rows in (c)")
     parser.add_argument("--replica", action="store_true",
                         help="(b) with continuous replication on (SHOP_REPLICA_URL, a file)")
+    parser.add_argument("--payments", choices=["manual", "stripe"], default="manual",
+                        help="(b) with SHOP_PAYMENTS=stripe against a local Stripe stand-in")
     args = parser.parse_args()
     if args.only in (None, "a"):
         part_a(args.n)
     if args.only in (None, "b"):
-        part_b(args.seconds, args.clients, args.workers, args.threads, args.replica)
+        part_b(args.seconds, args.clients, args.workers, args.threads, args.replica,
+               args.payments)
     if args.only in (None, "c"):
         part_c(args.long, args.n, 5)
 

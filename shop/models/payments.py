@@ -12,7 +12,7 @@ from __future__ import annotations
 import peewee
 from peewee import Check
 
-from shop.models.base import BaseModel, UtcDateTimeField, one_of
+from shop.models.base import BaseModel, DialectCheck, Glob, UtcDateTimeField, one_of
 from shop.models.enums import (
     PAYMENT_KINDS,
     PAYMENT_PROVIDERS,
@@ -30,8 +30,8 @@ class Payment(BaseModel):
     provider = peewee.TextField(constraints=[one_of("provider", PAYMENT_PROVIDERS)])
     status = peewee.TextField(constraints=[one_of("status", PAYMENT_ROW_STATUSES)])
     amount_cents = peewee.IntegerField(constraints=[Check("amount_cents > 0")])
-    currency = peewee.TextField(constraints=[
-        Check("length(currency) = 3 AND currency NOT GLOB '*[^a-z]*'")])
+    currency = peewee.TextField(constraints=[DialectCheck(
+        "length(currency) = 3 AND ", Glob("currency", "*[^a-z]*", negate=True))])
     # The provider's id of this row's object: a Checkout Session (cs_...) for a charge, a
     # refund (re_...) for a refund. NULL until the provider answered.
     provider_ref = peewee.TextField(null=True, unique=True, constraints=[
