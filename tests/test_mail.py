@@ -456,8 +456,19 @@ def test_sent_mail_is_pruned_after_the_retention_period(client, smtp, db_path) -
     assert _outbox(db_path) == []
 
 
+# API.md "Mail" and issue 16, written out: buyers (placed, paid, shipped,
+# cancelled/refunded), sellers (received, offer sent, counter received, accepted, payout,
+# about to expire), the owner (new submission, counter-offer, payment failed).
+MAIL_KINDS = {
+    "order_placed", "payment_received", "order_shipped", "order_cancelled",
+    "submission_received", "offer_sent", "counter_received", "offer_accepted",
+    "payout_sent", "offer_expiring", "new_submission", "counter_offer", "payment_failed",
+}
+
+
 def test_every_mail_kind_has_both_templates_and_says_why() -> None:
     kinds = {kind for mails in notifications.EVENTS.values() for kind, _ in mails}
+    assert kinds == MAIL_KINDS
     folder = mail.TEMPLATES / "mail"
     on_disk = {p.stem for p in folder.glob("*.txt") if not p.stem.startswith("_")}
     assert on_disk == kinds
