@@ -190,13 +190,16 @@ CONSTRAINTS = {
 }
 
 
+_UNIQUE = re.compile(r"UNIQUE constraint failed: ([\w.]+(?:, [\w.]+)*)")
+
+
 def constraint_of(message: str) -> str | None:
     """The constraint a database refusal names: a key of CONSTRAINTS' values, or
     ``unique:<table>.<column>[, ...]`` for a UNIQUE; None when it is none of these."""
     message = message.strip()
     if message in CONSTRAINTS:
         return CONSTRAINTS[message]
-    unique = re.fullmatch(r"UNIQUE constraint failed: ([\w.]+(?:, [\w.]+)*)", message)
+    unique = _UNIQUE.fullmatch(message)
     return f"unique:{unique.group(1)}" if unique else None
 
 
@@ -208,7 +211,7 @@ def refused(message: str) -> ShopError:
     column of a UNIQUE or NOT NULL, and quotes a CHECK's expression, whose first column is
     the field. A duplicate is a 409; anything else a 400, never a 500.
     """
-    unique = re.search(r"UNIQUE constraint failed: ([\w.]+(?:, [\w.]+)*)", message)
+    unique = _UNIQUE.search(message)
     if unique:
         field = unique.group(1).split(", ")[-1].split(".")[-1]
         return Conflict(f"{field} is already taken", details={"fields": {field: "taken"}})

@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import peewee
-
 from shop import clock
 from shop.config import get_settings
 from shop.db import database, write_transaction
@@ -43,11 +41,6 @@ class Holder:
 
     user_id: int | None = None
     session_id: str | None = None
-
-    def owns(self) -> peewee.Expression:
-        if self.user_id is not None:
-            return ProductReservation.user == self.user_id
-        return ProductReservation.session_id == self.session_id
 
     def column(self) -> tuple[str, int | str]:
         """The holder's column in product_reservations, and its value."""
@@ -140,9 +133,7 @@ def settle_products(product_ids: Iterable[int], now: datetime) -> int:
 def settle_holder(holder: Holder, now: datetime) -> list[Hold]:
     """End the holder's stale holds; returns the live ones (with title and price), by
     product id: what a cart shows and what a checkout sells."""
-    column, value = holder.column()
-    rows = database.execute_sql(_HOLDS.format(column), (value,)).fetchall()
-    return _end_stale([Hold(*row) for row in rows], clock.to_text(now))
+    return _end_stale(read_holds(holder), clock.to_text(now))
 
 
 def _hold_of(holder: Holder, product_id: int) -> Hold | None:
