@@ -67,16 +67,13 @@ def _origins(env: dict[str, str]) -> tuple[str, ...]:
     return origins
 
 
-_PUBLIC_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?")
+# An http(s) address without a trailing slash (SHOP_PUBLIC_URL, SHOP_STRIPE_API_BASE).
+_HTTP_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?")
 
 
 def _public_url(env: dict[str, str]) -> str:
-    """Where shoppers reach the shop (links in mail): an http(s) URL, no trailing slash."""
-    url = (env.get("SHOP_PUBLIC_URL") or "http://localhost:8000").rstrip("/")
-    if not _PUBLIC_URL.fullmatch(url):
-        raise ConfigError("SHOP_PUBLIC_URL must be the shop's address, such as "
-                          f"https://shop.example.com; got {url!r}")
-    return url
+    """Where shoppers reach the shop (links in mail, Stripe's return pages)."""
+    return _url(env, "SHOP_PUBLIC_URL", "https://shop.example.com") or "http://localhost:8000"
 
 
 def _shop_name(env: dict[str, str]) -> str:
@@ -103,7 +100,7 @@ PAYMENT_PROVIDERS = ("manual", "stripe")
 
 def _url(env: dict[str, str], name: str, example: str) -> str:
     url = (env.get(name) or "").rstrip("/")
-    if url and not _PUBLIC_URL.fullmatch(url):
+    if url and not _HTTP_URL.fullmatch(url):
         raise ConfigError(f"{name} must be an http(s) address such as {example}; got {url!r}")
     return url
 
