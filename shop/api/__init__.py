@@ -18,6 +18,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from shop.api.headers import register_headers
     from shop.api.logs import configure_logging
     from shop.api.routing import IdConverter
+    from shop.pages import register_pages
 
     settings = Settings.from_env().with_overrides(test_config)
     system.configure(settings)
@@ -53,4 +54,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(selling.bp)
     app.register_blueprint(analytics.bp)
     app.register_blueprint(media.bp)
+    register_pages(app, settings)
     return app

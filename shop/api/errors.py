@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from shop.errors import (
@@ -26,6 +26,7 @@ from shop.errors import (
     ShopError,
     Unauthorized,
 )
+from shop.pages import error_page, wants_html
 from shop.services import system
 
 log = logging.getLogger(__name__)
@@ -44,9 +45,13 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
 
 def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,
                    retry_after: int | None = None) -> Response:
-    """Build the shared error response. Every error answer of the app comes through here."""
-    response = jsonify(error_body(code, message, details))
-    response.status_code = status
+    """Build the shared error response. Every error answer of the app comes through here;
+    under the pages' paths it is an HTML page with the same status and message."""
+    if has_request_context() and wants_html(request.path):
+        response = error_page(status, code.replace("_", " ").capitalize(), message)
+    else:
+        response = jsonify(error_body(code, message, details))
+        response.status_code = status
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
     return response

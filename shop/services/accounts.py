@@ -161,8 +161,15 @@ def login(email: str, password: str, client: str = "", *,
 
 def authenticate(token: str) -> User:
     """The user behind a bearer token; 401 if it is unknown, revoked or expired."""
+    return session_user(token_hash(token))
+
+
+def session_user(digest: str) -> User:
+    """The user behind a session, named by its token's digest; 401 if it is unknown,
+    revoked or expired. The pages' cookie carries the digest, never the token, so a
+    cookie can never be replayed as the API's bearer token."""
     session = (Session.select(Session, User).join(User)
-               .where(Session.token_hash == token_hash(token)).first())
+               .where(Session.token_hash == digest).first())
     if session is None or session.revoked_at is not None or session.expires_at <= clock.now():
         raise Unauthorized("sign in again")
     return session.user
@@ -170,9 +177,14 @@ def authenticate(token: str) -> User:
 
 def logout(token: str) -> None:
     """Revoke the session of ``token`` (idempotent)."""
+    end_session(token_hash(token))
+
+
+def end_session(digest: str) -> None:
+    """Revoke the session named by its token's digest (idempotent)."""
     with write_transaction():
         (Session.update(revoked_at=clock.now())
-         .where((Session.token_hash == token_hash(token)) & Session.revoked_at.is_null())
+         .where((Session.token_hash == digest) & Session.revoked_at.is_null())
          .execute())
 
 
