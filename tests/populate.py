@@ -128,6 +128,12 @@ def populate(now: datetime = FIXED_NOW) -> None:
                     status="sent" if n == 1 else "queued", attempts=1 if n == 1 else 0,
                     next_attempt_at=clock.to_text(now), created_at=clock.to_text(now),
                     sent_at=clock.to_text(now) if n == 1 else None)
+        if _has_table("job_runs"):  # from migration 012 on: one run ended, one under way
+            _insert("job_runs", job="backup" if n == 1 else "expire-reservations",
+                    started_at=clock.to_text(now),
+                    finished_at=clock.to_text(later) if n == 1 else None,
+                    outcome="ok" if n == 1 else None,
+                    detail="backed up to /backups/shop.db" if n == 1 else None)
 
 
 def _insert_product(n: int, item_id: int, now: datetime) -> SimpleNamespace:

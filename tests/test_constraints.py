@@ -90,6 +90,12 @@ def _daily(day: str = "2026-02-01", count: int = 1, event: str = "search") -> st
             f" VALUES ('{day}', '{event}', {count}, '[]', {T})")
 
 
+def _job_run(job: str = "backup", outcome: str = "'ok'", finished: str = T,
+             detail: str = "NULL") -> str:
+    return ("INSERT INTO job_runs (job, started_at, finished_at, outcome, detail)"
+            f" VALUES ('{job}', {T}, {finished}, {outcome}, {detail})")
+
+
 COUNT = "SELECT count(*) FROM {}"
 STOCK = "SELECT id, stock_quantity FROM products ORDER BY id"
 HEADS = "SELECT id, stock_quantity, ledger_head FROM products ORDER BY id"
@@ -169,6 +175,14 @@ CASES = [
      f"INSERT INTO system_logs (level, source, message, created_at) VALUES ('loud','t','m',{T})",
      f"INSERT INTO system_logs (level, source, message, created_at) VALUES ('info','t','m',{T})",
      COUNT.format("system_logs")),
+    ("job_runs.job slug", _job_run(job="Back up!"), _job_run(job="analytics-rollup"),
+     COUNT.format("job_runs")),
+    ("job_runs.outcome enum", _job_run(outcome="'maybe'"), _job_run(outcome="'failed'"),
+     COUNT.format("job_runs")),
+    ("job_runs an outcome iff finished", _job_run(finished="NULL"),
+     _job_run(finished="NULL", outcome="NULL"), COUNT.format("job_runs")),
+    ("job_runs.detail bounded", _job_run(detail="'" + "x" * 1001 + "'"),
+     _job_run(detail="'" + "x" * 1000 + "'"), COUNT.format("job_runs")),
     # -- UNIQUE
     ("users.email unique", _user(email="user1@example.com"), _user(), COUNT.format("users")),
     ("products.sku unique", _product(sku="SKU-1"), _product(sku="SKU-3"),

@@ -22,7 +22,7 @@ EXPECTED_TABLES = {
     "images", "product_reservations", "stock_moves", "orders", "order_items",
     "sell_submissions", "sell_items", "offer_events", "analytics_events", "analytics_daily",
     "system_logs", "audit_logs", "products_fts", "rate_limit_hits", "idempotency_records",
-    "analytics_totals", "mail_outbox", "payments", "webhook_events",
+    "analytics_totals", "mail_outbox", "payments", "webhook_events", "job_runs",
 }
 
 

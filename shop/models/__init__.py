@@ -22,6 +22,7 @@ from shop.models.ops import (
     AnalyticsEvent,
     AnalyticsTotals,
     AuditLog,
+    JobRun,
     MailOutbox,
     SystemLog,
 )
@@ -39,7 +40,7 @@ ALL_MODELS: tuple[type[peewee.Model], ...] = (
     Order, OrderItem, IdempotencyRecord, Payment, WebhookEvent,
     ProductReservation, StockMove,
     AnalyticsEvent, AnalyticsDaily, AnalyticsTotals, SystemLog, AuditLog,
-    MailOutbox,
+    MailOutbox, JobRun,
 )
 
 
@@ -75,7 +76,7 @@ def create_schema(database: peewee.Database) -> None:
 
 __all__ = [
     "ALL_MODELS", "Address", "AnalyticsDaily", "AnalyticsEvent", "AnalyticsTotals", "AuditLog",
-    "IdempotencyRecord", "Image",
+    "IdempotencyRecord", "Image", "JobRun",
     "LoginFailure", "MailOutbox", "OfferEvent", "Order", "OrderItem", "PasswordReset", "Payment",
     "Product",
     "ProductReservation", "RateLimitHit", "SellItem", "SellSubmission", "Session",

@@ -34,3 +34,4 @@ EVENT_TYPES = (
 )
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 MAIL_STATUSES = ("queued", "sent", "failed")
+JOB_OUTCOMES = ("ok", "failed")

@@ -1,4 +1,5 @@
-"""Analytics events and their daily rollup, system logs and the admin audit log."""
+"""Analytics events and their daily rollup, system logs, the admin audit log, the mail
+outbox and the cron jobs' runs."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from shop.models.base import (
     one_of,
 )
 from shop.models.catalog import Product
-from shop.models.enums import EVENT_TYPES, LOG_LEVELS, MAIL_STATUSES
+from shop.models.enums import EVENT_TYPES, JOB_OUTCOMES, LOG_LEVELS, MAIL_STATUSES
 
 DAY = Glob("day", "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]")
 
@@ -94,7 +95,13 @@ class AuditLog(BaseModel):
 
     class Meta:
         table_name = "audit_logs"
-        indexes = ((("entity_type", "entity_id"), False),)
+        indexes = (
+            (("entity_type", "entity_id"), False),
+            # The audit page's filters, newest first (migration 012): a range of each, read
+            # in id order, with no sort.
+            (("entity_type", "id"), False),
+            (("actor", "entity_type", "id"), False),
+        )
 
 
 class MailOutbox(BaseModel):
@@ -128,3 +135,27 @@ class MailOutbox(BaseModel):
             (("status", "next_attempt_at"), False),
             (("status", "created_at"), False),
         )
+
+
+class JobRun(BaseModel):
+    """One run of a cron command (``shop/services/jobs.py``): a row when it starts, its
+    outcome when it ends. A row with no outcome is running, or its process died. ``job``
+    is a slug (the command's name), so a new cron command needs no migration."""
+
+    job = peewee.TextField(constraints=[DialectCheck(
+        "length(job) BETWEEN 1 AND 40 AND ", Glob("job", "*[^a-z0-9-]*", negate=True))])
+    started_at = UtcDateTimeField()
+    finished_at = UtcDateTimeField(null=True)
+    outcome = peewee.TextField(null=True, constraints=[
+        one_of("outcome", JOB_OUTCOMES, nullable=True)])
+    detail = peewee.TextField(null=True, constraints=[
+        Check("detail IS NULL OR length(detail) <= 1000")])
+
+    class Meta:
+        table_name = "job_runs"
+        constraints = [
+            Check("(finished_at IS NULL) = (outcome IS NULL)"),
+            Check("finished_at IS NULL OR finished_at >= started_at"),
+        ]
+        # A job's runs newest first: SQLite reads this index backwards, with no sort.
+        indexes = ((("job", "started_at"), False),)
