@@ -20,7 +20,7 @@ import click
 
 from shop.config import ConfigError, Settings
 from shop.errors import ShopError
-from shop.services import system
+from shop.services import jobs, system
 
 
 class MissingDatabase(click.ClickException):
@@ -214,7 +214,9 @@ def expire_reservations(ctx: click.Context) -> None:
     from shop.services import holds
 
     _configure(ctx)
-    click.echo(f"released {holds.expire_all_due()} expired hold(s)")
+    with jobs.run("expire-reservations") as job:
+        job.detail = f"released {holds.expire_all_due()} expired hold(s)"
+    click.echo(job.detail)
 
 
 def _finish(bar: Any) -> None:
@@ -222,10 +224,14 @@ def _finish(bar: Any) -> None:
     bar.update(max(0, bar.length - bar.pos))
 
 
-def _print_report(verb: str, report: Any) -> None:
+def _report_line(verb: str, report: Any) -> str:
     size = report.bytes / (1024 * 1024)
-    click.echo(f"{verb} {report.path}: {size:.1f} MiB, {report.total_rows} rows in "
-               f"{len(report.rows)} tables; integrity, foreign keys and stock ledger ok")
+    return (f"{verb} {report.path}: {size:.1f} MiB, {report.total_rows} rows in "
+            f"{len(report.rows)} tables; integrity, foreign keys and stock ledger ok")
+
+
+def _print_report(verb: str, report: Any) -> None:
+    click.echo(_report_line(verb, report))
 
 
 @main.command("backup")
@@ -246,11 +252,13 @@ def backup_command(ctx: click.Context, path: Path) -> None:
     from shop.services import backup
 
     _configure(ctx)
-    with click.progressbar(length=backup.copy_size(), label="copying, then checking",
-                           file=sys.stderr) as bar:
-        report = backup.backup(path, on_copied=bar.update)
-        _finish(bar)  # the size was an estimate
-    _print_report("backed up to", report)
+    with jobs.run("backup") as job:
+        with click.progressbar(length=backup.copy_size(), label="copying, then checking",
+                               file=sys.stderr) as bar:
+            report = backup.backup(path, on_copied=bar.update)
+            _finish(bar)  # the size was an estimate
+        job.detail = _report_line("backed up to", report)
+    click.echo(job.detail)
 
 
 @main.command("restore")
@@ -325,12 +333,14 @@ def analytics_rollup(ctx: click.Context, day: date | None) -> None:
     from shop.services import analytics
 
     _configure(ctx)
-    with click.progressbar(length=24, label="rolling up, hour by hour",
-                           file=sys.stderr) as bar:
-        rows = analytics.rollup(day, on_hour=bar.update)
-    total = sum(r["count"] for r in rows)
-    label = rows[0]["day"] if rows else (day.isoformat() if day else "yesterday")
-    click.echo(f"rolled up {total} event(s) of {label} into {len(rows)} row(s)")
+    with jobs.run("analytics-rollup") as job:
+        with click.progressbar(length=24, label="rolling up, hour by hour",
+                               file=sys.stderr) as bar:
+            rows = analytics.rollup(day, on_hour=bar.update)
+        total = sum(r["count"] for r in rows)
+        label = rows[0]["day"] if rows else (day.isoformat() if day else "yesterday")
+        job.detail = f"rolled up {total} event(s) of {label} into {len(rows)} row(s)"
+    click.echo(job.detail)
 
 
 @main.group("media")
@@ -363,23 +373,26 @@ def media_gc(ctx: click.Context, grace_minutes: int, batch: int) -> None:
     from shop.services import media
 
     _configure(ctx)
-    with click.progressbar(length=0, label="files checked", file=sys.stderr,
-                           show_pos=True) as bar:
-        result = media.collect_garbage(grace_seconds=grace_minutes * 60, batch=batch,
-                                       on_batch=bar.update)
-    click.echo(f"checked {result.checked} file(s), removed {result.removed}")
+    with jobs.run("media-gc") as job:
+        with click.progressbar(length=0, label="files checked", file=sys.stderr,
+                               show_pos=True) as bar:
+            result = media.collect_garbage(grace_seconds=grace_minutes * 60, batch=batch,
+                                           on_batch=bar.update)
+        job.detail = f"checked {result.checked} file(s), removed {result.removed}"
+    click.echo(job.detail)
 
 
 @analytics_group.command("prune")
 @with_database
 @click.option("--days", type=click.IntRange(1, 3650), default=90, show_default=True,
-              help="Keep events, system logs and sent or failed mail this many days.")
+              help="Keep events, system logs, sent or failed mail and cron runs this "
+                   "many days.")
 @click.pass_context
 @_handle_errors
 def analytics_prune(ctx: click.Context, days: int) -> None:
-    """Retention: old events and logs, sent or failed mail, ended sessions, spent reset
-    codes, old idempotency records and stale sign-in throttles, deleted in small batches
-    beside live traffic.
+    """Retention: old events and logs, sent or failed mail, old cron runs (each job's
+    newest is kept), ended sessions, spent reset codes, old idempotency records and stale
+    sign-in throttles, deleted in small batches beside live traffic.
 
     \b
     Example:
@@ -388,11 +401,13 @@ def analytics_prune(ctx: click.Context, days: int) -> None:
     from shop.services import analytics
 
     _configure(ctx)
-    with click.progressbar(length=analytics.prunable(days), label="pruning",
-                           file=sys.stderr, show_pos=True) as bar:
-        counts = analytics.prune(days, on_batch=bar.update)
-        _finish(bar)  # rows may have aged in meanwhile
-    click.echo("pruned " + ", ".join(f"{n} {table}" for table, n in counts.items()))
+    with jobs.run("analytics-prune") as job:
+        with click.progressbar(length=analytics.prunable(days), label="pruning",
+                               file=sys.stderr, show_pos=True) as bar:
+            counts = analytics.prune(days, on_batch=bar.update)
+            _finish(bar)  # rows may have aged in meanwhile
+        job.detail = "pruned " + ", ".join(f"{n} {table}" for table, n in counts.items())
+    click.echo(job.detail)
 
 
 @main.group()
@@ -420,7 +435,9 @@ def offers_expire(ctx: click.Context) -> None:
     from shop.services import selling
 
     _configure(ctx)
-    click.echo(f"expired {selling.expire_all_offers()} offer(s)")
+    with jobs.run("offers-expire") as job:
+        job.detail = f"expired {selling.expire_all_offers()} offer(s)"
+    click.echo(job.detail)
 
 
 @offers.command("remind")
@@ -438,9 +455,11 @@ def offers_remind(ctx: click.Context) -> None:
     from shop.services import mail, selling
 
     _configure(ctx)
-    queued = selling.remind_offers()
-    mail.drain()
-    click.echo(f"queued {queued} reminder(s)")
+    with jobs.run("offers-remind") as job:
+        queued = selling.remind_offers()
+        mail.drain()
+        job.detail = f"queued {queued} reminder(s)"
+    click.echo(job.detail)
 
 
 @main.group("mail")
@@ -468,8 +487,10 @@ def mail_send(ctx: click.Context) -> None:
     from shop.services import mail
 
     _configure(ctx)
-    report = mail.send_due()
-    click.echo(f"sent {report.sent}, to retry {report.retrying}, given up {report.failed}")
+    with jobs.run("mail-send") as job:
+        report = mail.send_due()
+        job.detail = f"sent {report.sent}, to retry {report.retrying}, given up {report.failed}"
+    click.echo(job.detail)
 
 
 @mail_group.command("status")
@@ -528,12 +549,14 @@ def orders_expire_unpaid(ctx: click.Context) -> None:
     from shop.services import orders
 
     _configure(ctx)
-    cancelled = orders.expire_all_unpaid()
-    settled, still_open = orders.settle_pending_refunds()
-    click.echo(f"cancelled {cancelled} unpaid order(s); settled {settled} pending "
-               f"refund(s), {still_open} still open")
-    if still_open:
-        sys.exit(1)
+    with jobs.run("orders-expire-unpaid") as job:
+        cancelled = orders.expire_all_unpaid()
+        settled, still_open = orders.settle_pending_refunds()
+        job.detail = (f"cancelled {cancelled} unpaid order(s); settled {settled} pending "
+                      f"refund(s), {still_open} still open")
+        click.echo(job.detail)
+        if still_open:
+            sys.exit(1)
 
 
 @main.group()
@@ -568,17 +591,20 @@ def stock_verify(ctx: click.Context) -> None:
     from shop.services import stock as ledger
 
     _configure(ctx)
-    with click.progressbar(length=ledger.product_count(), label="checking products",
-                           file=sys.stderr) as bar:
-        report = ledger.verify(on_progress=bar.update)
-    summary = (f"{report.products} products, {report.moves} moves, {report.holds} holds")
-    if not report.violations:
-        click.echo(f"ok: {summary}; every balance, head and hold follows the ledger")
-        return
-    for v in report.violations:
-        click.echo(f"product {v.product_id} ({v.sku}): {v.problem}")
-    click.echo(f"FAILED: {len(report.violations)} problem(s) in {summary}", err=True)
-    sys.exit(1)
+    with jobs.run("stock-verify") as job:
+        with click.progressbar(length=ledger.product_count(), label="checking products",
+                               file=sys.stderr) as bar:
+            report = ledger.verify(on_progress=bar.update)
+        summary = (f"{report.products} products, {report.moves} moves, {report.holds} holds")
+        if not report.violations:
+            job.detail = f"ok: {summary}; every balance, head and hold follows the ledger"
+            click.echo(job.detail)
+            return
+        for v in report.violations:
+            click.echo(f"product {v.product_id} ({v.sku}): {v.problem}")
+        job.detail = f"FAILED: {len(report.violations)} problem(s) in {summary}"
+        click.echo(job.detail, err=True)
+        sys.exit(1)
 
 
 def _read_password(password_stdin: bool, prompt: str) -> str | None:

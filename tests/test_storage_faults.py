@@ -18,6 +18,7 @@ import pytest
 from shop.db import database, disconnect_all, write_transaction
 from shop.services import catalogue, stock
 from tests import damage
+from tests.populate import table_rows
 
 SHOP = str(Path(sys.executable).with_name("shop"))
 RESTORE = "`shop restore PATH`, or `shop restore --from-replica`"
@@ -176,13 +177,28 @@ def big_shop() -> None:
     disconnect_all()
 
 
+def _rows(path: Path) -> dict[str, list]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return table_rows(conn, conn)
+    finally:
+        conn.close()
+
+
 def test_a_backup_to_a_full_disk_leaves_nothing_behind(db, db_path, small_disk) -> None:
     big_shop()
-    before = db_path.read_bytes()
+    before = _rows(db_path)
     line = one_error_line(shop(db_path, "backup", str(small_disk / "shop.db")))
     assert f"the disk of {small_disk} is full" in line and "free some space" in line
     assert leftovers(small_disk) == []  # no .partial, no -journal: the disk has its space
-    assert db_path.read_bytes() == before
+    after = _rows(db_path)
+    # The live database is as it was, but for the failed run's record (Operations page).
+    runs = after.pop("job_runs")
+    assert [(job, outcome) for _id, job, _start, _end, outcome, _detail in runs] == \
+        [("backup", "failed")]
+    assert "is full" in runs[0][5]
+    before.pop("job_runs")
+    assert after == before
 
 
 def test_a_backup_whose_write_fails_leaves_nothing_behind(db, db_path, tmp_path) -> None:
@@ -221,6 +237,13 @@ def test_every_command_on_a_full_disk_is_one_line(db, tmp_path, small_disk) -> N
     assert shop(live, "migrate").returncode == 0
     good = tmp_path / "good.db"
     assert shop(live, "backup", str(good)).returncode == 0
+    # Closed as a stopped shop leaves it, with no WAL or WAL index beside it (the backup
+    # recorded its run, so its process left them; the last connection to close removes
+    # them).
+    closing = sqlite3.connect(live)
+    closing.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    closing.close()
+    assert leftovers(small_disk) == ["shop.db", "shop.db-writer.lock"]
     fill(small_disk)
     before = live.read_bytes()
     for argv in [*COMMANDS[:-1], ["restore", str(good)]]:

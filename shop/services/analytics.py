@@ -26,13 +26,14 @@ from shop.models import (
     AnalyticsEvent,
     AnalyticsTotals,
     IdempotencyRecord,
+    JobRun,
     MailOutbox,
     PasswordReset,
     Session,
     SystemLog,
 )
 from shop.models.enums import EVENT_TYPES
-from shop.services import batches, mail
+from shop.services import batches, jobs, mail
 from shop.services.accounts import prune_throttles
 
 TOP_PRODUCTS = 10
@@ -173,6 +174,7 @@ def _retention(days: int) -> dict[str, tuple[type[peewee.Model], peewee.Expressi
         "password_resets": (PasswordReset, PasswordReset.expires_at < week),
         "idempotency_records": (IdempotencyRecord, IdempotencyRecord.created_at < week),
         "mail_outbox": (MailOutbox, mail.retention(cutoff)),
+        "job_runs": (JobRun, jobs.retention(cutoff)),
     }
 
 
@@ -183,7 +185,8 @@ def prunable(days: int = 90) -> int:
 
 
 def prune(days: int = 90, *, on_batch: Callable[[int], None] | None = None) -> dict[str, int]:
-    """Retention: events, system logs and sent or failed mail older than ``days``;
+    """Retention: events, system logs, sent or failed mail and cron runs (but each job's
+    newest) older than ``days``;
     sessions that ended, reset codes spent or expired, idempotency records a week old,
     stale throttle records."""
     counts = {table: _delete_in_batches(model, condition, on_batch)
