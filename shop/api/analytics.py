@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint
@@ -10,12 +9,9 @@ from flask import Blueprint
 from shop.api import schemas
 from shop.api.auth import client_address, current_user
 from shop.api.routing import header, route
-from shop.errors import Invalid
 from shop.services import analytics
 
 bp = Blueprint("analytics", __name__, url_prefix="/api")
-MAX_DAYS = 366
-DEFAULT_DAYS = 30  # API.md: from/to default to the last 30 days
 # An event is a few hundred bytes; anything much bigger is refused before it is parsed.
 MAX_EVENT_BYTES = 8 * 1024
 
@@ -35,10 +31,6 @@ def record(body: schemas.EventIn) -> Any:
 @route(bp, "/admin/analytics/daily", "GET", summary="Daily rollup rows for a date range",
        auth="admin", query=schemas.DailyQuery, response=schemas.DailyPage)
 def daily(query: schemas.DailyQuery) -> Any:
-    end = query.to or analytics.today()
-    start = query.from_ or end - timedelta(days=DEFAULT_DAYS)
-    if not 0 <= (end - start).days <= MAX_DAYS:
-        raise Invalid(f"from must be on or before to, at most {MAX_DAYS} days apart",
-                      details={"fields": {"from": "range", "to": "range"}})
+    start, end = analytics.date_range(query.from_, query.to)
     return {"items": analytics.daily(start, end, query.event_type),
             "totals": analytics.totals(start, end), "next_cursor": None}

@@ -10,6 +10,7 @@ holds checkouts up. Pruning deletes in small batches, each its own transaction.
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
@@ -20,7 +21,7 @@ import peewee
 from shop import clock
 from shop.config import get_settings
 from shop.db import database, write_transaction
-from shop.errors import NotFound, RateLimited
+from shop.errors import Invalid, NotFound, RateLimited
 from shop.models import (
     AnalyticsDaily,
     AnalyticsEvent,
@@ -29,6 +30,7 @@ from shop.models import (
     JobRun,
     MailOutbox,
     PasswordReset,
+    Product,
     Session,
     SystemLog,
 )
@@ -37,6 +39,9 @@ from shop.services import batches, jobs, mail
 from shop.services.accounts import prune_throttles
 
 TOP_PRODUCTS = 10
+MAX_DAYS = 366  # the longest range a report reads (API.md: GET /api/admin/analytics/daily)
+DEFAULT_DAYS = 30  # from/to default to the last 30 days
+_DAY_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # Rows per delete. Beside a process checking out without pause (benchmarks/operations.py,
 # 10^6 events): 500 rows took 243 s, as every batch waited for a gap between checkouts;
 # 2,000 took 63-72 s with the longest checkout wait 24-27 ms; 5,000 made that 48 ms.
@@ -138,6 +143,73 @@ def totals(start: date, end: date) -> list[dict[str, Any]]:
     return [{"day": r.day, "orders": r.orders, "revenue_cents": r.revenue_cents,
              "units_sold": r.units_sold, "offers_accepted": r.offers_accepted}
             for r in select]
+
+
+def date_range(start: date | None, end: date | None) -> tuple[date, date]:
+    """The days a report covers: ``end`` defaults to today, ``start`` to DEFAULT_DAYS
+    before it; 400 when ``start`` is after ``end`` or they are over MAX_DAYS apart."""
+    end = end or today()
+    start = start or end - timedelta(days=DEFAULT_DAYS)
+    if not 0 <= (end - start).days <= MAX_DAYS:
+        raise Invalid(f"from must be on or before to, at most {MAX_DAYS} days apart",
+                      details={"fields": {"from": "range", "to": "range"}})
+    return start, end
+
+
+def day_of(text: str | None, field: str) -> date | None:
+    """A day typed as YYYY-MM-DD (None when left empty); 400 naming ``field`` otherwise."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        if not _DAY_TEXT.fullmatch(text):
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise Invalid(f"{field} must be a day such as 2026-11-21",
+                      details={"fields": {field: "a day such as 2026-11-21"}}) from None
+
+
+def report(start: date | None = None, end: date | None = None) -> dict[str, Any]:
+    """The Analytics page: every day of the range (``date_range``) with its rolled-up
+    business totals and events (None for a day never rolled up: unknown, not zero), the
+    sell-through (units sold per 100 product views) and the range's most viewed products.
+    Two range reads of the rollup's day indexes and one lookup of the top products by
+    id, whatever the size of the shop."""
+    start, end = date_range(start, end)
+    business = {row["day"]: row for row in totals(start, end)}
+    events: dict[str, dict[str, int]] = defaultdict(dict)
+    views: Counter[int] = Counter()
+    carts: Counter[int] = Counter()
+    for row in daily(start, end):
+        events[row["day"]][row["event_type"]] = row["count"]
+        tally = {"product_view": views, "add_to_cart": carts}.get(row["event_type"])
+        for top in row["top_products"] if tally is not None else ():
+            tally[top["product_id"]] += top["count"]
+    days = []
+    for n in range((end - start).days + 1):
+        day = (start + timedelta(days=n)).isoformat()
+        totals_of, events_of = business.get(day), events.get(day)
+        viewed = (events_of or {}).get("product_view", 0)
+        days.append({
+            "day": day,
+            "rolled_up": totals_of is not None or events_of is not None,
+            "orders": totals_of["orders"] if totals_of else None,
+            "revenue_cents": totals_of["revenue_cents"] if totals_of else None,
+            "units_sold": totals_of["units_sold"] if totals_of else None,
+            "offers_accepted": totals_of["offers_accepted"] if totals_of else None,
+            "sell_through": (round(100 * totals_of["units_sold"] / viewed, 1)
+                             if totals_of and viewed else None),
+            "events": ({t: (events_of or {}).get(t, 0) for t in EVENT_TYPES}
+                       if totals_of is not None or events_of is not None else None),
+        })
+    ranked = sorted(views, key=lambda p: (-views[p], p))[:TOP_PRODUCTS]
+    titles = {p.id: p.title for p in
+              Product.select(Product.id, Product.title).where(Product.id.in_(ranked))}
+    top = [{"product_id": p, "title": titles.get(p), "views": views[p], "cart_adds": carts[p]}
+           for p in ranked]
+    return {"from": start.isoformat(), "to": end.isoformat(), "days": days,
+            "event_types": list(EVENT_TYPES), "top_products": top}
 
 
 def daily(start: date, end: date, event_type: str | None = None) -> list[dict[str, Any]]:

@@ -148,8 +148,10 @@ def runs(job: str, *, limit: int = DEFAULT_LIMIT,
 def retention(cutoff: datetime) -> peewee.Expression:
     """The runs ``shop analytics prune`` deletes: started before ``cutoff``, except each
     job's newest run, so the Operations page never forgets a job that ran once."""
-    newest = JobRun.select(peewee.fn.MAX(JobRun.id)).group_by(JobRun.job)
-    return (JobRun.started_at < cutoff) & JobRun.id.not_in(newest)
+    newer = JobRun.alias("newer")
+    later_run = newer.select(peewee.SQL("1")).where(
+        (newer.job == JobRun.job) & (newer.started_at > JobRun.started_at))
+    return (JobRun.started_at < cutoff) & peewee.fn.EXISTS(later_run)
 
 
 def _mask(url: str) -> str:
