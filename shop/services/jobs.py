@@ -37,7 +37,7 @@ from shop.services.pagination import DEFAULT_LIMIT, Page, newest_first
 log = logging.getLogger(__name__)
 
 # The cron commands, by the slug their runs are recorded under, in the order the
-# Operations page lists them (docs/operations.md has the crontab).
+# Operations page lists them (scripts/crontab.example runs them).
 JOBS: dict[str, str] = {
     "expire-reservations": "Release expired cart holds",
     "orders-expire-unpaid": "Cancel unpaid orders, settle pending refunds",
