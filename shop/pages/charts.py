@@ -12,9 +12,12 @@ from collections.abc import Callable, Sequence
 
 from markupsafe import Markup, escape
 
-WIDTH, HEIGHT = 640, 220
-LEFT, RIGHT, TOP, BOTTOM = 8, 8, 22, 26  # room for the scale above and the days below
-ROW = 26  # a horizontal bar's height, its gap included
+# The drawing's own units: a card is 300-400 px wide, so a unit is about a pixel and the
+# 14-unit text stays readable at 375 px.
+WIDTH, HEIGHT = 400, 180
+EMPTY_HEIGHT = 40
+LEFT, RIGHT, TOP, BOTTOM = 4, 4, 24, 26  # room for the scale above and the days below
+ROW = 28  # a horizontal bar's height, its gap included
 
 
 def _number(value: float) -> str:
@@ -36,8 +39,9 @@ def bars(ident: str, title: str, points: Sequence[tuple[str, float | None]], *,
     None (not known) gets no bar. ``say`` writes a value for people (``€12.50``)."""
     known = [(label, value) for label, value in points if value is not None]
     if not known:
-        return _svg(ident, title, "No numbers for this range yet.", HEIGHT // 2,
-                    [f'<text class="note" x="{LEFT}" y="{TOP + 10}">No numbers yet</text>'])
+        return _svg(ident, title, "No numbers for this range yet.", EMPTY_HEIGHT,
+                    [f'<text class="note" x="{LEFT}" y="24">No numbers for this range yet'
+                     "</text>"])
     top = max(value for _, value in known)
     peak = next(label for label, value in known if value == top)
     desc = (f"{len(known)} of {len(points)} values, from {points[0][0]} to {points[-1][0]}; "
@@ -68,18 +72,19 @@ def ranking(ident: str, title: str, items: Sequence[tuple[str, float]], *,
             say: Callable[[float], str] = _number) -> Markup:
     """Horizontal bars, one per ``(label, value)``, largest first as given, each labelled."""
     if not items:
-        return _svg(ident, title, "Nothing to rank in this range yet.", HEIGHT // 2,
-                    [f'<text class="note" x="{LEFT}" y="{TOP + 10}">Nothing yet</text>'])
+        return _svg(ident, title, "Nothing to rank in this range yet.", EMPTY_HEIGHT,
+                    [f'<text class="note" x="{LEFT}" y="24">Nothing to rank in this range yet'
+                     "</text>"])
     top = max(value for _, value in items) or 1
     desc = "; ".join(f"{label}: {say(value)}" for label, value in items) + "."
-    height = TOP + ROW * len(items)
+    height = 4 + ROW * len(items)
     plot_w = WIDTH - LEFT - RIGHT
     body = []
     for n, (label, value) in enumerate(items):
-        y = TOP + n * ROW
+        y = 4 + n * ROW
         w = max(plot_w * value / top, 1.0)
         body.append(f'<rect class="bar rank" x="{LEFT}" y="{y}" width="{w:.1f}" height="{ROW - 6}">'
                     f'<title>{escape(label)}: {escape(say(value))}</title></rect>')
-        body.append(f'<text class="label on-bar" x="{LEFT + 6}" y="{y + ROW - 11}">'
+        body.append(f'<text class="label on-bar" x="{LEFT + 6}" y="{y + ROW - 12}">'
                     f'{escape(label)} ({escape(say(value))})</text>')
     return _svg(ident, title, desc, height, body)

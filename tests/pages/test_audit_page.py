@@ -19,9 +19,9 @@ from tests.pages.conftest import Pages
 from tests.shopping import rows
 
 PAGE = "/admin/audit"
-ROW = re.compile(r"<tr>\s*<td><time[^>]*>[^<]*</time></td>\s*<td>(.*?)</td>\s*"
-                 r"<td><code>(.*?)</code></td>\s*<td>(.*?)</td>\s*<td>(.*?)</td>\s*</tr>",
-                 re.S)
+ROW = re.compile(r"<tr>\s*<td[^>]*><time[^>]*>[^<]*</time></td>\s*<td[^>]*>(.*?)</td>\s*"
+                 r"<td[^>]*><code>(.*?)</code></td>\s*<td[^>]*>(.*?)</td>\s*<td[^>]*>(.*?)</td>"
+                 r"\s*</tr>", re.S)
 
 
 def _entries(html: str) -> list[tuple[str, str, str]]:
