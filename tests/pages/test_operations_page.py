@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from freezegun import freeze_time
 
 from shop.db import database, init_database, write_transaction
+from shop.errors import Busy
 from shop.services import jobs, system
 from shop.services.migrations import migrate
 from tests.pages.conftest import Pages
@@ -128,6 +130,30 @@ def test_each_run_records_its_outcome_bounded_and_without_credentials(app,
     assert runs[1][2] == "FAILED: 1 problem(s) in 3 products, 4 moves, 0 holds"
     assert runs[2][2] == "exit status 2"
     assert runs[3][2] == "sent 1, to retry 0"
+
+
+def test_a_run_whose_start_could_not_be_written_is_written_whole_at_its_end(
+        app, db_path: Path, monkeypatch) -> None:
+    """Recording never stops a job: a lock held too long at its start (Busy) skips the
+    first row, and the run is written whole when it ends."""
+    real = jobs.write_transaction
+    calls: list[int] = []
+
+    @contextmanager
+    def busy_at_first() -> Iterator[None]:
+        calls.append(1)
+        if len(calls) == 1:
+            raise Busy("the shop is busy; try again in a moment", retry_after=1)
+        with real():
+            yield
+
+    monkeypatch.setattr(jobs, "write_transaction", busy_at_first)
+    with jobs.run("media-gc") as job:
+        assert job.id is None
+        assert rows(db_path, RUNS) == []
+        job.detail = "checked 3 file(s), removed 1"
+    assert rows(db_path, RUNS) == [("media-gc", "ok", "checked 3 file(s), removed 1")]
+    assert len(calls) == 2
 
 
 def test_prune_deletes_old_runs_but_each_jobs_newest(owner: Pages, runner,
