@@ -52,8 +52,9 @@ class AgeingBand:
 # --- orders ---------------------------------------------------------------------------------
 
 def _order_rows(select: peewee.ModelSelect) -> list[dict[str, Any]]:
-    """Orders as the lists show them, with the customer's email: the account's, or the
-    guest's (one statement: the join is by primary key)."""
+    """Orders as the lists show them (times as stored text, as the API shows them), with
+    the customer's email: the account's, or the guest's (one statement: the join is by
+    primary key)."""
     rows = []
     for o in select.select_extend(User.email.alias("user_email"), User.name.alias("user_name")
                                   ).join(User, peewee.JOIN.LEFT_OUTER,
@@ -61,7 +62,7 @@ def _order_rows(select: peewee.ModelSelect) -> list[dict[str, Any]]:
         rows.append({
             "id": o.id, "order_number": o.order_number, "status": o.status,
             "payment_status": o.payment_status, "shipping_method": o.shipping_method,
-            "total_cents": o.total_cents, "created_at": o.created_at,
+            "total_cents": o.total_cents, "created_at": clock.to_text(o.created_at),
             "customer": {"id": o.user_id, "email": o.user_email or o.guest_email,
                          "name": o.user_name},
         })
@@ -135,7 +136,7 @@ def search_orders(query: str, status: str | None = None, *, limit: int = DEFAULT
         rows += _order_rows(select.order_by(Order.created_at.desc(), Order.id.desc())
                             .limit(limit + 1))
     rows.sort(key=lambda r: (r["created_at"], r["id"]), reverse=True)
-    return page_of(rows, limit, lambda r: [clock.to_text(r["created_at"]), r["id"]], tag)
+    return page_of(rows, limit, lambda r: [r["created_at"], r["id"]], tag)
 
 
 def billing_address(user_id: int | None) -> dict[str, Any] | None:
@@ -163,8 +164,8 @@ def _submission_rows(select: peewee.ModelSelect) -> list[dict[str, Any]]:
             "batch_id": s.batch_id, "status": s.status, "offer_status": s.offer_status,
             "seller_email": s.seller_email, "seller_price_cents": s.seller_price_cents,
             "offered_price_cents": s.offered_price_cents,
-            "final_price_cents": s.final_price_cents, "created_at": s.created_at,
-            "responded_at": s.responded_at,
+            "final_price_cents": s.final_price_cents,
+            "created_at": clock.to_text(s.created_at),
         })
     return rows
 
@@ -196,7 +197,7 @@ def payouts_owed(limit: int = TODAY_ROWS) -> Section:
 
 def _product_rows(products: Iterable[Product], now: datetime) -> list[dict[str, Any]]:
     return [{"id": p.id, "sku": p.sku, "title": p.title, "price_cents": p.price_cents,
-             "stock_quantity": p.stock_quantity, "created_at": p.created_at,
+             "stock_quantity": p.stock_quantity, "created_at": clock.to_text(p.created_at),
              "age_days": (now - p.created_at).days} for p in products]
 
 
