@@ -303,7 +303,7 @@ def test_a_cancelled_order_puts_its_stock_back(client, owner: Pages, db_path) ->
 
 
 def test_the_status_form_without_its_token_changes_nothing(client, owner: Pages, shopper: Pages,
-                                                           pages: Pages, app, db_path) -> None:
+                                                           app, db_path) -> None:
     number = place(client, sign_up(client, "ann@example.com"), product(1))
     for token in ("", "forged"):
         r = owner.post(f"/admin/orders/{number}/status", {"status": "paid"}, csrf=token)
@@ -397,7 +397,8 @@ def test_a_pending_order_takes_no_returns(client, owner: Pages, db_path) -> None
 
 
 def test_the_return_form_without_its_token_changes_nothing(client, owner: Pages,
-                                                           shopper: Pages, db_path) -> None:
+                                                           shopper: Pages, app,
+                                                           db_path) -> None:
     coat = product(1, sku="COAT")
     number = place(client, sign_up(client, "ann@example.com"), coat)
     move(client, number, "paid")
@@ -407,5 +408,8 @@ def test_the_return_form_without_its_token_changes_nothing(client, owner: Pages,
         assert r.status_code == 400
     assert shopper.post(f"/admin/orders/{number}/returns",
                         {f"qty-{coat}": "1"}).status_code == 403
+    r = Pages(app.test_client()).post(f"/admin/orders/{number}/returns",
+                                      {f"qty-{coat}": "1"}, csrf="")
+    assert r.status_code == 303 and r.headers["Location"].startswith("/admin/login")
     assert moves(db_path, coat) == before
     assert [a[0] for a in audit_rows(db_path, number)] == ["order.status"]

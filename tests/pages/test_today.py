@@ -106,6 +106,10 @@ def test_each_list_is_bounded_with_a_link_to_all(client, owner: Pages) -> None:
     assert count_of(html, "unpaid") == 12
     assert orders_in(card) == placed[:10]  # the ten waiting longest
     assert '<a href="/admin/orders?status=pending">See all 12 unpaid orders</a>' in card
+    # Collect orders are to pack too; the link goes to the paid ones, so it gives no count.
+    card = section(html, "to-pack")
+    assert count_of(html, "to-pack") == 12 and len(orders_in(card)) == 10
+    assert '<a href="/admin/orders?status=paid">See all paid orders</a>' in card
 
 
 def _submit(client: FlaskClient, seller: dict[str, str], price: int = 4000) -> str:
