@@ -118,9 +118,10 @@ def test_the_list_shows_each_orders_facts_newest_first(client, owner: Pages) -> 
     assert "<th scope=\"col\">Customer</th>" in html
     assert "ann@example.com" in html
     assert "guest@example.com <span class=\"badge\">guest</span>" in html
-    assert '<td class="num">€12.50</td>' in html and '<td class="num">€40.00</td>' in html
-    assert '<td><span class="badge">pending</span></td>' in html
-    assert "<td>unpaid</td>" in html
+    assert '<td class="num" data-label="Total">€12.50</td>' in html
+    assert '<td class="num" data-label="Total">€40.00</td>' in html
+    assert '<td data-label="Status"><span class="badge">pending</span></td>' in html
+    assert '<td data-label="Payment">unpaid</td>' in html
     assert '<label for="f-status">Status</label>' in html
     assert '<label for="f-q">Order number or customer email</label>' in html
 
@@ -221,17 +222,19 @@ def test_an_orders_page_shows_items_customer_address_payment_and_history(
     move(client, number, "paid")
     html = owner.text(f"/admin/orders/{number}")
     assert f"<h1>Order {number}</h1>" in html
-    assert "<td>Coat A</td>" in html
-    assert '<td class="num">2</td>' in html  # quantity
-    assert '<td class="num">€25.00</td>' in html and '<td class="num">€50.00</td>' in html
-    assert '<td class="num">0</td>' in html  # returned so far
+    assert '<td data-label="Item">Coat A</td>' in html
+    assert '<td class="num" data-label="Qty">2</td>' in html
+    assert '<td class="num" data-label="Price">€25.00</td>' in html
+    assert '<td class="num" data-label="Line total">€50.00</td>' in html
+    assert '<td class="num" data-label="Returned">0</td>' in html
     assert 'href="mailto:ann@example.com"' in html
     assert "1 Main St" in html and "Cork" in html and "T12 AB34" in html
     assert "9 Bill Rd" in html  # the customer's saved billing address
     assert "· deliver" in html
     assert "Status: paid" in html
-    assert "<td>charge</td>" in html and "<td>in person / transfer</td>" in html
-    assert "<td>succeeded</td>" in html
+    assert '<td data-label="Kind">charge</td>' in html
+    assert '<td data-label="Method">in person / transfer</td>' in html
+    assert '<td data-label="Status">succeeded</td>' in html
     assert "order.status: payment status unpaid → paid; status pending → paid" in html
     assert f"account #{owner_id(db_path)}" in html
 
@@ -341,7 +344,7 @@ def test_a_return_puts_stock_back_through_the_ledger(client, owner: Pages, db_pa
     assert [a[0] for a in audit_rows(db_path, number)] == ["order.status", "order.return"]
     html = owner.text(f"/admin/orders/{number}")
     assert f"2 units of order {number} are back in stock." in html
-    assert '<td class="num">2</td>' in html  # returned so far
+    assert '<td class="num" data-label="Returned">2</td>' in html
     # One coat is left to return; the hat's line never had its number changed.
     assert f'id="f-qty-{coat}" name="qty-{coat}" type="number" min="0" max="1"' in html
     assert f"order.return: 2 \u00d7 product #{coat} returned" in html

@@ -61,6 +61,7 @@ def test_today_is_for_admins_only(owner: Pages, shopper: Pages, app) -> None:
     html = owner.text("/admin")
     assert "<h1>Today</h1>" in html
     assert '<a href="/admin" aria-current="page">Today</a>' in html
+    assert html.index(">Today</a>") < html.index(">Orders</a>")  # Today comes first
     assert shopper.get("/admin").status_code == 403
     r = Pages(app.test_client()).get("/admin")
     assert r.status_code == 303 and r.headers["Location"] == "/admin/login?next=/admin"
