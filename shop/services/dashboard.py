@@ -7,7 +7,8 @@ status and submissions by status; Today asks "what needs the owner's hands now" 
 tables), and ``shop.pages`` may not touch the models. Every statement here is a range
 read of one index (migration 012 added the three Today needed), proven by
 tests/pages/test_today.py at 10^5 orders and products: no full scan, no temporary sort.
-Each list is bounded (``TODAY_ROWS``); each count reads index entries only.
+Each list is bounded (``TODAY_ROWS``); each count reads index entries only, and at most
+``COUNT_CAP`` + 1 of them, so Today costs the same in a shop of any size.
 """
 
 from __future__ import annotations
@@ -30,14 +31,20 @@ TODAY_ROWS = 10
 LOW_STOCK = 1
 # Ageing stock: the ages (in days since the product was created) that start each band.
 AGEING_DAYS = (30, 60, 90)
+# Today counts exactly up to this, and says "1000+" above it: a count reads one index
+# entry per row, so an exact one would cost time in proportion to the shop's size, and
+# past a thousand the number tells the owner nothing more.
+COUNT_CAP = 1000
 
 
 @dataclass(frozen=True)
 class Section:
-    """One of Today's lists: how many there are in all, and the first ``TODAY_ROWS``."""
+    """One of Today's lists: how many there are in all (at most ``COUNT_CAP``; ``more``:
+    there are more than that), and the first ``TODAY_ROWS``."""
 
     count: int
     rows: list[dict[str, Any]] = field(default_factory=list)
+    more: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,19 @@ class AgeingBand:
     days: int
     until: int | None
     count: int
+    more: bool = False
+
+
+def _count(select: peewee.ModelSelect) -> tuple[int, bool]:
+    """How many rows ``select`` has, reading at most COUNT_CAP + 1 index entries:
+    (the count up to COUNT_CAP, whether there are more)."""
+    found = select.limit(COUNT_CAP + 1).count()
+    return min(found, COUNT_CAP), found > COUNT_CAP
+
+
+def _sum(*counts: tuple[int, bool]) -> tuple[int, bool]:
+    total = sum(n for n, _ in counts)
+    return min(total, COUNT_CAP), total > COUNT_CAP or any(more for _, more in counts)
 
 
 # --- orders ---------------------------------------------------------------------------------
@@ -86,17 +106,18 @@ def orders_to_pack(limit: int = TODAY_ROWS) -> Section:
     collect = _order_rows(_oldest(Order.select().where(_PENDING_COLLECT),
                                   Order.created_at, Order.id, limit))
     rows = sorted(paid + collect, key=lambda r: (r["created_at"], r["id"]))[:limit]
-    count = (Order.select().where(Order.status == "paid").count()
-             + Order.select().where(_PENDING_COLLECT).count())
-    return Section(count, rows)
+    count, more = _sum(_count(Order.select().where(Order.status == "paid")),
+                       _count(Order.select().where(_PENDING_COLLECT)))
+    return Section(count, rows, more)
 
 
 def orders_unpaid(limit: int = TODAY_ROWS) -> Section:
     """Orders still waiting for their money, oldest first: status ``pending`` (an order
     is ``unpaid`` exactly while it is pending; paying moves it on)."""
     select = Order.select().where(Order.status == "pending")
-    return Section(select.count(),
-                   _order_rows(_oldest(select, Order.created_at, Order.id, limit)))
+    count, more = _count(select)
+    return Section(count, _order_rows(_oldest(select, Order.created_at, Order.id, limit)),
+                   more)
 
 
 def _digest(text: str) -> str:
@@ -172,8 +193,9 @@ def _submission_rows(select: peewee.ModelSelect) -> list[dict[str, Any]]:
 
 def _submissions(where: peewee.Expression | peewee.SQL, limit: int) -> Section:
     select = SellSubmission.select().where(where)
-    return Section(select.count(), _submission_rows(
-        _oldest(select, SellSubmission.created_at, SellSubmission.id, limit)))
+    count, more = _count(select)
+    return Section(count, _submission_rows(
+        _oldest(select, SellSubmission.created_at, SellSubmission.id, limit)), more)
 
 
 def submissions_to_review(limit: int = TODAY_ROWS) -> Section:
@@ -214,7 +236,8 @@ def low_stock(limit: int = TODAY_ROWS, threshold: int = LOW_STOCK,
     select = Product.select(*_LISTED).where((Product.status == "active")
                                             & (Product.stock_quantity <= threshold))
     rows = select.order_by(Product.stock_quantity, Product.id).limit(limit)
-    return Section(select.count(), _product_rows(rows, now))
+    count, more = _count(select)
+    return Section(count, _product_rows(rows, now), more)
 
 
 def ageing_stock(limit: int = TODAY_ROWS, now: datetime | None = None,
@@ -225,7 +248,8 @@ def ageing_stock(limit: int = TODAY_ROWS, now: datetime | None = None,
     not sold out. Its age is whole days since ``created_at`` (``updated_at`` is not used:
     any edit, a price change or a hold's stock move, touches it). The bands are disjoint:
     30-59, 60-89 and 90+ days by default (a product created exactly 30 days ago is in the
-    first). Returns the bands' counts and the oldest products, oldest first."""
+    first). Returns the bands' counts (each up to COUNT_CAP) and the oldest products,
+    oldest first."""
     now = now or clock.now()
     cutoffs = [now - timedelta(days=d) for d in bands]
     counted = []
@@ -234,11 +258,12 @@ def ageing_stock(limit: int = TODAY_ROWS, now: datetime | None = None,
         if i + 1 < len(bands):
             where &= Product.created_at > cutoffs[i + 1]
         counted.append(AgeingBand(days, bands[i + 1] if i + 1 < len(bands) else None,
-                                  Product.select().where(where).count()))
+                                  *_count(Product.select().where(where))))
     oldest = (Product.select(*_LISTED)
               .where((Product.status == "active") & (Product.created_at <= cutoffs[0]))
               .order_by(Product.created_at, Product.id).limit(limit))
-    return counted, Section(sum(b.count for b in counted), _product_rows(oldest, now))
+    count, more = _sum(*((b.count, b.more) for b in counted))
+    return counted, Section(count, _product_rows(oldest, now), more)
 
 
 def today(now: datetime | None = None) -> dict[str, Any]:
