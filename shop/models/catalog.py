@@ -61,6 +61,7 @@ class Product(BaseModel):
             (("status", "brand", "price_cents"), False),
             (("status", "size", "created_at"), False),
             (("status", "size", "price_cents"), False),
+            (("status", "stock_quantity"), False),  # the Today page's low stock (012)
         )
 
 

@@ -53,6 +53,8 @@ class Order(BaseModel):
             (("user", "created_at"), False),
             (("status", "created_at"), False),  # the admin's list by status, newest first
             (("created_at",), False),           # and of every order
+            # Today's collect orders to put aside (pending, collect), oldest first (012).
+            (("status", "shipping_method", "created_at"), False),
         )
 
 

@@ -66,6 +66,12 @@ class SellSubmission(BaseModel):
         )
 
 
+# The Today page's payouts owed (migration 012): the few unpaid ones, oldest first.
+SellSubmission.add_index(peewee.ModelIndex(
+    SellSubmission, (SellSubmission.created_at,), where=peewee.SQL("payout_status = 'owed'"),
+    name="sell_submissions_owed_created_at"))
+
+
 class SellItem(BaseModel):
     submission = peewee.ForeignKeyField(SellSubmission, on_delete="CASCADE", backref="items")
     title = peewee.TextField(constraints=[Check("length(title) BETWEEN 1 AND 200")])

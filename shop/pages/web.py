@@ -129,10 +129,18 @@ def http_error(exc: HTTPException) -> Response:
 NAV: list[tuple[str, str]] = []
 
 
+# Where each page stands in the navigation: the owner's day, from what needs hands now
+# to what is read now and then. A page not listed goes last.
+NAV_ORDER = ("admin.today", "admin.orders", "admin.products", "admin.submissions",
+             "admin.analytics", "admin.audit", "admin.operations")
+
+
 def nav(endpoint: str, label: str) -> None:
     """Put a page in the dashboard's navigation. Its section is the endpoint's first word
     (``admin.orders`` covers ``admin.orders_detail``), so it stays marked on sub-pages."""
     NAV.append((endpoint, label))
+    NAV.sort(key=lambda entry: (NAV_ORDER.index(entry[0]) if entry[0] in NAV_ORDER
+                                else len(NAV_ORDER)))
 
 
 def _section(endpoint: str | None) -> str:
