@@ -11,7 +11,7 @@ range read of one index, at any number of orders, products and submissions.
   submissions whose seller is still to be paid, oldest first. Paid payouts, the many,
   are not in it.
 
-Numbered 012 after 011; it creates indexes only, so it keeps every row, and the models
+Numbered 013 after 012; it creates indexes only, so it keeps every row, and the models
 declare the same indexes (tests/test_migrations.py compares the two schemas).
 """
 
