@@ -446,6 +446,17 @@ def test_a_photo_over_the_apps_one_mib_limit_is_taken_by_this_form_only(
     assert state(db_path) == before
 
 
+def test_a_file_over_ten_mib_is_413_and_changes_nothing(owner: Pages, db_path: Path) -> None:
+    pid = product(1)
+    before = state(db_path)
+    r = upload(owner, pid, b"\x89PNG" + b"x" * (11 * 1024 * 1024))
+    assert r.status_code == 413  # the body is over the form's limit: never read
+    r = upload(owner, pid, b"x" * (10 * 1024 * 1024 + 100))  # within it, over a photo's
+    assert r.status_code == 413
+    assert field_error(r.get_data(as_text=True), "file") == "may be at most 10 MiB"
+    assert state(db_path) == before
+
+
 def test_a_text_file_is_refused_400_next_to_the_file_input(owner: Pages,
                                                            db_path: Path) -> None:
     pid = product(1)
