@@ -26,6 +26,7 @@ def register_pages(app: Flask, settings: Settings) -> None:
         auth,
         operations,
         orders,
+        products,
         today,
     )
     from shop.pages.web import TEMPLATE_GLOBALS, admin, seller
