@@ -20,7 +20,7 @@ __all__ = ["error_page", "register_pages", "wants_html"]
 
 def register_pages(app: Flask, settings: Settings) -> None:
     """Add the page blueprints and the session cookie's settings to ``app``."""
-    from shop.pages import auth, today  # noqa: F401  (their routes join the blueprints)
+    from shop.pages import auth, sell, submissions, today  # noqa: F401  (their routes join the blueprints)
     from shop.pages.web import TEMPLATE_GLOBALS, admin, seller
 
     app.config.update(
