@@ -399,3 +399,72 @@ def test_a_form_without_its_csrf_token_changes_nothing(owner: Pages, client: Fla
     assert everything(db_path, batch) == before
     assert owner.post(f"/admin/submissions/{batch}/{path}", data).status_code == 303
     assert everything(db_path, batch) != before
+
+
+# --- the queue's query plans ------------------------------------------------------------------
+
+@pytest.mark.parametrize(("status", "offer_status", "index"), [
+    (None, None, "sell_submissions_created_at"),
+    ("pending", None, "sell_submissions_status_created_at"),
+    (None, "countered", "sell_submissions_offer_status_created_at"),
+    ("approved", "no_offer", "sell_submissions_status_offer_status_created_at"),
+    ("reviewing", "offer_sent", "sell_submissions_status_offer_status_created_at")])
+def test_each_queue_filter_reads_one_index_range_newest_first(db, status, offer_status,
+                                                              index) -> None:
+    """At a few thousand submissions with planner statistics (migration 012): no sort, on
+    the first page and the next, and the page's sellers and item counts by key."""
+    import logging
+
+    from shop.db import database
+    from shop.services import sell_pages
+
+    conn = database.connection()
+    conn.execute("INSERT INTO users (email, password_hash, name, role, created_at, "
+                 "updated_at) VALUES ('s@example.com', 'x', 's', 'customer', "
+                 "'2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')")
+    pairs = [("pending", "no_offer")] * 6 + [("reviewing", "offer_sent"),
+                                             ("approved", "countered"), ("rejected", "no_offer")]
+    conn.executemany(
+        "INSERT INTO sell_submissions (batch_id, seller_id, status, offer_status, "
+        "offered_price_cents, offer_expires_at, payout_status, notes, created_at, updated_at) "
+        "VALUES (?, 1, ?, ?, ?, ?, 'none', '', ?, ?)",
+        [(f"SB-{n:08d}", *pairs[n % len(pairs)],
+          None if pairs[n % len(pairs)][1] == "no_offer" else 100,
+          "2027-01-01T00:00:00.000000Z" if pairs[n % len(pairs)][1] == "offer_sent" else None,
+          f"2026-01-01T00:{n // 3600 % 60:02d}:{n % 60:02d}.{n:06d}Z",
+          "2026-01-01T00:00:00.000000Z") for n in range(4000)])
+    conn.executemany("INSERT INTO sell_items (submission_id, title, brand, category, size, "
+                     "condition, notes, created_at) VALUES (?, 'Coat', '', 'coats', '', "
+                     "'good', '', '2026-01-01T00:00:00.000000Z')",
+                     [(n,) for n in range(1, 4001) for _ in range(2)])
+    conn.commit()
+    database.execute_sql("ANALYZE")
+
+    statements: list[tuple[str, Any]] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if isinstance(record.msg, tuple):
+                statements.append(record.msg)
+
+    logger = logging.getLogger("peewee")
+    handler, level = Capture(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        rows_, cursor = sell_pages.queue_page(status, offer_status, limit=50, cursor=None)
+        if cursor:
+            sell_pages.queue_page(status, offer_status, limit=50, cursor=cursor)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert all(r["item_count"] == 2 for r in rows_)
+    plans = [[r[3] for r in database.execute_sql(f"EXPLAIN QUERY PLAN {sql}", params)]
+             for sql, params in statements]
+    assert plans, "no statement was captured"
+    for plan in plans:
+        assert not any("TEMP B-TREE" in step for step in plan), plan
+        assert not any(step.startswith("SCAN") and "USING" not in step for step in plan), plan
+    lists = [p for p in plans if any("sell_submissions_created_at" in s or "_created_at (" in s
+                                     for s in p)]
+    assert lists and all(any(f"USING INDEX {index}" in s for s in p) for p in lists), plans
