@@ -12,6 +12,9 @@ fi
 # A throwaway PostgreSQL for the tests that run on both engines (scripts/_postgres.sh).
 source scripts/_postgres.sh
 start_test_postgres
+# Debian's chromium for the real-browser tests (scripts/_browser.sh), installed when missing.
+source scripts/_browser.sh
+find_test_browser
 set +e
 .venv/bin/python -m pytest "$@"
 status=$?
