@@ -23,6 +23,10 @@ from shop.pages.web import check_csrf, field_errors, form_values, page, seller, 
 from shop.services import links, sell_pages, selling
 
 RESPONSES = ("accept", "reject", "counter")
+# One answer for a batch that is not there, someone else's, and a link that does not open
+# it (expired, altered, another batch's): none of them says which it was.
+NOT_HERE = ("No submission opens at this address. A link from our mail lasts a few weeks; "
+            "after that, sign in with your account to see your submission.")
 
 
 @seller.before_request
@@ -36,7 +40,7 @@ def _who() -> Response | None:
     if token is not None:
         seller_id = links.seller_of(token, batch_id)
         if seller_id is None:
-            raise NotFound("no such submission")  # the words of a batch that is not there
+            raise NotFound(NOT_HERE)
         g.seller_id, g.sell_token = seller_id, token
     else:
         user = signed_in_user()
@@ -55,7 +59,10 @@ def _here(batch_id: str) -> str:
 
 def _page(batch_id: str, status: int = 200, *, failed: str = "",
           exc: ShopError | None = None) -> Response:
-    submission = selling.get_submission(batch_id, seller_id=g.seller_id)
+    try:
+        submission = selling.get_submission(batch_id, seller_id=g.seller_id)
+    except NotFound:
+        raise NotFound(NOT_HERE) from None
     return page("sell/submission.html", status, s=submission,
                 allowed=sell_pages.seller_actions(submission), shop=get_settings().shop_name,
                 respond_url=url_for("seller.respond", batch_id=batch_id, t=g.sell_token),

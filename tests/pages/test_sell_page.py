@@ -21,7 +21,8 @@ from tests.pages.test_submissions import ITEMS, api, events, everything, state, 
 from tests.shopping import rows
 
 LINK = re.compile(r"https?://[^/\s]+(/sell/[A-Z0-9-]+\?t=[A-Za-z0-9_.-]+)\n")
-NOT_THERE = "no such submission"
+NOT_THERE = ("No submission opens at this address. A link from our mail lasts a few weeks; "
+             "after that, sign in with your account to see your submission.")
 
 
 @pytest.fixture
