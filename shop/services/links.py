@@ -61,9 +61,11 @@ def sell_url(base: str, batch_id: str, recipient: str,
     recipient is the batch's seller (their own address), plain for anyone else (the owner
     signs in). Called while a mail is rendered, with the sender's connection open."""
     plain = f"{base}/sell/{quote(batch_id, safe='')}"
-    row = (SellSubmission.select(SellSubmission.seller, User.email)
-           .join(User, on=(User.id == SellSubmission.seller))
-           .where(SellSubmission.batch_id == batch_id).tuples().first())
-    if row is None or row[1] != recipient:
+    # Read to the end (list, not first()): a cursor left open would hold the mail
+    # thread's read snapshot, and with it the writes that follow on its connection.
+    found = list(SellSubmission.select(SellSubmission.seller, User.email)
+                 .join(User, on=(User.id == SellSubmission.seller))
+                 .where(SellSubmission.batch_id == batch_id).limit(1).tuples())
+    if not found or found[0][1] != recipient:
         return plain
-    return f"{plain}?{PARAMETER}={sell_token(batch_id, row[0], settings)}"
+    return f"{plain}?{PARAMETER}={sell_token(batch_id, found[0][0], settings)}"

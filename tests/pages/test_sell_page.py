@@ -318,3 +318,31 @@ def test_an_answer_without_its_csrf_token_changes_nothing(app, offered, db_path:
     assert everything(db_path, batch) == before
     assert answer(browser, path, {"response": "accept"}).status_code == 303
     assert state(db_path, batch)[1] == "accepted"
+
+
+def test_rendering_a_sellers_link_leaves_no_read_open(db, db_path: Path) -> None:
+    """The mail thread signs the link while rendering, on its own connection: the lookup
+    reads to the end, so no snapshot stays open to hold back the writes that follow (a
+    checkpoint by another connection completes)."""
+    import sqlite3
+
+    from shop.db import database
+    from shop.services import links, selling
+
+    conn = database.connection()
+    conn.execute("INSERT INTO users (email, password_hash, name, role, created_at, "
+                 "updated_at) VALUES ('sam@example.com', 'x', 'sam', 'customer', "
+                 "'2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')")
+    conn.commit()
+    batch = selling.submit(1, [ITEMS[0]], 1000)["batch_id"]
+    url = links.sell_url("https://shop.example.com", batch, "sam@example.com")
+    assert url.startswith(f"https://shop.example.com/sell/{batch}?t=")
+    assert links.sell_url("https://shop.example.com", batch, "owner@example.com") == \
+        f"https://shop.example.com/sell/{batch}"
+    other = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        other.execute("UPDATE users SET name = 'Sam' WHERE id = 1")
+        busy, _log, _done = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        other.close()
+    assert busy == 0, "a read snapshot is still open after rendering the link"
