@@ -61,8 +61,6 @@ def sell_url(base: str, batch_id: str, recipient: str,
     recipient is the batch's seller (their own address), plain for anyone else (the owner
     signs in). Called while a mail is rendered, with the sender's connection open."""
     plain = f"{base}/sell/{quote(batch_id, safe='')}"
-    # Read to the end (list, not first()): a cursor left open would hold the mail
-    # thread's read snapshot, and with it the writes that follow on its connection.
     found = list(SellSubmission.select(SellSubmission.seller, User.email)
                  .join(User, on=(User.id == SellSubmission.seller))
                  .where(SellSubmission.batch_id == batch_id).limit(1).tuples())
