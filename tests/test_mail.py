@@ -258,8 +258,12 @@ def test_a_seller_and_the_owner_hear_of_each_step_of_a_submission(client, owner,
     _offer(client, owner, batch, 3000, "Lovely <i>boots</i>")
     offer = smtp.to("sam@example.com")[-1]
     assert offer.subject == f"{SHOP}: our offer for {batch}: €30.00"
-    assert f"{BASE}/sell/{batch}\n" in offer.text
-    assert f'href="{BASE}/sell/{batch}"' in offer.html
+    # The seller's page by a signed link (services/links.py), in both parts, to the seller
+    # only; the owner's mails link to the dashboard.
+    link, = re.findall(rf"{re.escape(BASE)}/sell/{batch}\?t=[A-Za-z0-9_.-]{{40,}}\n",
+                       offer.text)
+    assert f'href="{link.strip()}"' in offer.html
+    assert "/sell/" not in new.text + new.html
     assert "Lovely &lt;i&gt;boots&lt;/i&gt;" in offer.html
 
     r = client.post(f"/api/offers/{batch}/respond", headers=seller,
@@ -313,7 +317,7 @@ def test_an_offer_about_to_expire_is_reminded_once(client, owner, smtp, runner,
     assert selling.remind_offers() == 0  # once per offer
     reminder = smtp.to("sam@example.com")[-1]
     assert reminder.subject == f"{SHOP}: our offer for {batch} ends tomorrow"
-    assert f"{BASE}/sell/{batch}" in reminder.text
+    assert re.search(rf"{re.escape(BASE)}/sell/{batch}\?t=\S{{40,}}\n", reminder.text)
     assert len([m for m in smtp.delivered() if "ends tomorrow" in m.subject]) == 1
     # The cron command says what it did (and finds nothing more to send).
     result = runner.invoke(["offers", "remind"],

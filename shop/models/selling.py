@@ -58,9 +58,10 @@ class SellSubmission(BaseModel):
             Check("(offer_status = 'accepted') = (payout_status <> 'none')"),
         ]
         indexes = (
-            (("status", "offer_status"), False),
-            (("status", "created_at"), False),        # the admin's list, newest first
+            (("created_at",), False),                 # the admin's list, newest first
+            (("status", "created_at"), False),        # ... filtered by review state
             (("offer_status", "created_at"), False),  # ... filtered by negotiation state
+            (("status", "offer_status", "created_at"), False),  # ... by both (migration 012)
             (("offer_status", "offer_expires_at"), False),  # the expiry sweep
             (("seller", "created_at"), False),        # a seller's own list
         )

@@ -27,6 +27,8 @@ def register_pages(app: Flask, settings: Settings) -> None:
         operations,
         orders,
         products,
+        sell,
+        submissions,
         today,
     )
     from shop.pages.web import TEMPLATE_GLOBALS, admin, seller

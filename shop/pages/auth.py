@@ -45,10 +45,11 @@ def signed_in_user() -> Any | None:
 
 
 def _local(target: str | None) -> str:
-    """Where to go after sign-in: only a dashboard path of this site, never elsewhere."""
+    """Where to go after sign-in: only a dashboard path or a seller's page of this site,
+    never elsewhere."""
     if target:
         parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/admin") \
+        if not parts.scheme and not parts.netloc and target.startswith(("/admin", "/sell/")) \
                 and not target.startswith("//"):
             return target
     return url_for("admin.today")

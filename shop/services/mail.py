@@ -46,6 +46,7 @@ from shop import clock
 from shop.config import Settings, get_settings
 from shop.db import after_commit, before_disconnect, database, discard_connection, write_transaction
 from shop.models import MailOutbox
+from shop.services import links as sell_links
 
 log = logging.getLogger(__name__)
 REDACTED = "[redacted]"
@@ -173,10 +174,11 @@ def _money(cents: int | None) -> str:
 _templates.filters["money"] = _money
 
 
-def _links(base: str, params: dict[str, Any], secret: str | None) -> dict[str, str]:
+def _links(base: str, params: dict[str, Any], secret: str | None, recipient: str,
+           settings: Settings) -> dict[str, str]:
     """The pages a mail points to: the buyer's order (a guest's with its token: the mail
-    goes only to them, and the log mailer redacts it), the seller's submission, and the
-    owner's page of either."""
+    goes only to them, and the log mailer redacts it), the seller's submission (signed
+    for the seller: services/links.py), and the owner's page of either."""
     links = {}
     if "order_number" in params:
         number = quote(params["order_number"], safe="")
@@ -185,7 +187,7 @@ def _links(base: str, params: dict[str, Any], secret: str | None) -> dict[str, s
         links["admin_url"] = f"{base}/admin/orders/{number}"
     if "batch_id" in params:
         batch = quote(params["batch_id"], safe="")
-        links["sell_url"] = f"{base}/sell/{batch}"
+        links["sell_url"] = sell_links.sell_url(base, params["batch_id"], recipient, settings)
         links["admin_url"] = f"{base}/admin/submissions/{batch}"
     return links
 
@@ -197,7 +199,8 @@ def render(kind: str, recipient: str, params: dict[str, Any], secret: str | None
     settings = settings or get_settings()
     context = {**params, "shop": settings.shop_name, "public_url": settings.public_url,
                "secret": secret, "recipient": recipient, **_links(settings.public_url,
-                                                                  params, secret)}
+                                                                  params, secret, recipient,
+                                                                  settings)}
     text = _templates.get_template(f"mail/{kind}.txt")
     subject = " ".join("".join(text.blocks["subject"](text.new_context(context))).split())
     return Message(to=recipient, subject=subject, body=text.render(context),
