@@ -4,7 +4,8 @@ thread (and by ``shop mail send`` from cron), over SMTP, from Jinja2 templates.
 A mail the shop decides to send is a ``mail_outbox`` row written by :func:`queue` in the
 transaction of the event that causes it: an order never exists without its mail queued,
 and a rolled-back action queues nothing. Once that transaction commits it wakes this
-process's mail thread (``shop.db.after_commit``), which sends every row that is due. A
+process's mail thread (``shop.db.after_commit``), which sends every row that is due,
+LINGER later, so one claim and one record carry a batch rather than each order's mail. A
 request never waits for mail, and a slow or failing mail server costs no request
 anything. A send that fails is tried again after 5, 10, 20 ... minutes (at most 4 hours
 apart); after MAX_ATTEMPTS tries or GIVE_UP_AFTER the row is left ``failed`` with its last
