@@ -64,11 +64,11 @@ def service_checkouts(user_id: int, pid: int, n: int) -> float:
     return time.perf_counter() - start
 
 
-def raw_checkouts(path: Path, user_id: int, pid: int, n: int) -> float:
+def raw_checkouts(path: Path, user_id: int, pid: int, n: int, first: int = 0) -> float:
     """The statements hold() and checkout() run, through the standard library."""
     conn = raw_connect(path)
     start = time.perf_counter()
-    for i in range(n):
+    for i in range(first, first + n):
         now = clock.to_text(clock.now())
         # hold()
         conn.execute("BEGIN IMMEDIATE")
@@ -114,18 +114,24 @@ def raw_checkouts(path: Path, user_id: int, pid: int, n: int) -> float:
     return elapsed
 
 
-def part_a(n: int) -> None:
+def part_a(n: int, rounds: int = 5) -> None:
+    """Interleaved rounds (service, raw, service, ...), so a neighbour's load on a shared
+    machine falls on both sides of the ratio alike."""
+    per = max(1, n // rounds)
     with tempfile.TemporaryDirectory(prefix="shop-bench-") as tmp:
-        user_a, pid_a = _shop(Path(tmp) / "service.db", n)
-        service = service_checkouts(user_a, pid_a, n)
+        user_b, pid_b = _shop(Path(tmp) / "raw.db", per * rounds)
         database.close()
-        user_b, pid_b = _shop(Path(tmp) / "raw.db", n)
+        user_a, pid_a = _shop(Path(tmp) / "service.db", per * rounds)
+        service = raw = 0.0
+        for r in range(rounds):
+            service += service_checkouts(user_a, pid_a, per)
+            raw += raw_checkouts(Path(tmp) / "raw.db", user_b, pid_b, per, first=r * per)
         database.close()
-        raw = raw_checkouts(Path(tmp) / "raw.db", user_b, pid_b, n)
-    print(f"(a) hold + checkout, {n} times, one process")
+    n = per * rounds
+    print(f"(a) hold + checkout, {n} times, one process ({rounds} interleaved rounds)")
     print(f"    raw sqlite3:   {n / raw:8.0f} checkouts/s ({raw / n * 1000:.2f} ms each)")
     print(f"    service layer: {n / service:8.0f} checkouts/s ({service / n * 1000:.2f} ms each)")
-    print(f"    service ÷ raw: {raw / service:8.2f}   (goal ≥ 0.5)")
+    print(f"    service ÷ raw: {raw / service:8.2f}   (goal ≥ 0.8)")
 
 
 def part_b(seconds: float, clients: int, workers: int, threads: int,

@@ -109,6 +109,31 @@ def test_logout_revokes_the_token(client) -> None:
     assert r.status_code == 401 and r.get_json()["error"]["code"] == "unauthorized"
 
 
+def test_a_session_revoked_elsewhere_is_refused_at_the_next_request(client, db_path) -> None:
+    """authenticate() reads the session on every request (no per-process cache): a
+    revocation by another process (a second worker, a CLI) or an expiry moved to now is
+    seen at once; a role change too."""
+    token = register(client).get_json()["token"]
+    assert client.get("/api/me", headers=auth(token)).get_json()["user"]["role"] == "customer"
+    conn = sqlite3.connect(db_path)
+    try:
+        conn.execute("UPDATE users SET role = 'admin'")
+        conn.commit()
+        assert client.get("/api/me", headers=auth(token)).get_json()["user"]["role"] == "admin"
+        conn.execute("UPDATE sessions SET expires_at = ?", (clock.to_text(clock.now()),))
+        conn.commit()
+        assert client.get("/api/me", headers=auth(token)).status_code == 401
+        conn.execute("UPDATE sessions SET expires_at = '9999-01-01T00:00:00.000000Z', "
+                     "revoked_at = ?", (clock.to_text(clock.now()),))
+        conn.commit()
+        assert client.get("/api/me", headers=auth(token)).status_code == 401
+        conn.execute("UPDATE sessions SET revoked_at = NULL")
+        conn.commit()
+        assert client.get("/api/me", headers=auth(token)).status_code == 200
+    finally:
+        conn.close()
+
+
 def test_sessions_expire(client) -> None:
     with freeze_time(clock.now()) as frozen:
         token = register(client).get_json()["token"]

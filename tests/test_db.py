@@ -103,3 +103,25 @@ def test_a_pooled_connection_keeps_its_busy_timeout_after_a_request(app, client)
     assert database.execute_sql("PRAGMA busy_timeout").fetchone()[0] >= 5000
     system.close_connection()
     assert database.execute_sql("PRAGMA busy_timeout").fetchone()[0] >= 5000
+
+
+def test_pragma_optimize_runs_at_most_every_interval_per_process(app, monkeypatch) -> None:
+    """Requests' closes run PRAGMA optimize once per OPTIMIZE_EVERY_SECONDS, not each time
+    (its statements cost every request a slice of the writer queue)."""
+    from shop.services import system
+
+    monkeypatch.setattr(system, "_optimize_due", 0.0)
+    statements: list[str] = []
+    database.connection().set_trace_callback(statements.append)
+    try:
+        for _ in range(3):
+            database.connection()
+            system.close_connection()
+        assert sum("PRAGMA optimize" in s for s in statements) == 1
+        monkeypatch.setattr(system, "_optimize_due", 0.0)  # the interval has passed
+        database.connection()
+        system.close_connection()
+        assert sum("PRAGMA optimize" in s for s in statements) == 2
+    finally:
+        database.connection().set_trace_callback(None)
+        database.close()

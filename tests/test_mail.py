@@ -506,3 +506,42 @@ def test_after_commit_callbacks_run_once_and_only_after_a_commit(db) -> None:
     with write_transaction():
         pass
     assert calls == ["woken"]  # nothing left over for the next transaction
+
+
+def test_mail_queued_during_the_pause_is_claimed_and_recorded_in_one_go(db, monkeypatch) -> None:
+    """Under load the mail thread must not take the writer queue two or three times per
+    order: mail queued by several transactions within LINGER of the first wake is sent
+    from one claim, with no empty claim after it, and recorded sent."""
+    import time
+
+    from shop.db import write_transaction
+
+    sent: list[mail.Message] = []
+    claims: list[int] = []
+    real_claim = mail._claim
+
+    def counting_claim(now, batch):
+        rows = real_claim(now, batch)
+        claims.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(mail, "_claim", counting_claim)
+    monkeypatch.setattr(mail, "render", lambda kind, to, params, secret=None:
+                        mail.Message(to=to, subject=kind, body="-"))
+    monkeypatch.setattr(mail, "LINGER", 2.0)
+    previous = mail.set_mailer(sent.append)
+    try:
+        for n in range(5):
+            with write_transaction():
+                mail.queue("order_placed", f"b{n}@example.com", f"order:{n}", {})
+            time.sleep(0.1)  # orders arriving over a while, all within the pause
+        deadline = time.monotonic() + 20
+        while len(sent) < 5 and time.monotonic() < deadline:  # no drain: it skips the pause
+            time.sleep(0.01)
+        assert mail.drain(10)
+    finally:
+        mail.set_mailer(previous)
+    assert sorted(m.to for m in sent) == [f"b{n}@example.com" for n in range(5)]
+    assert claims == [5]
+    statuses = database.execute_sql("SELECT status, attempts FROM mail_outbox").fetchall()
+    assert statuses == [("sent", 1)] * 5

@@ -107,10 +107,16 @@ def test_a_price_range_in_newest_order_takes_the_bounded_plan(catalogue_db, low,
     assert page.items and all(low <= p["price_cents"] <= high for p in page.items)
 
 
-def test_statistics_refresh_themselves_when_a_request_closes(client, db_path) -> None:
+def test_statistics_refresh_themselves_when_a_request_closes(client, db_path,
+                                                             monkeypatch) -> None:
     """A catalogue that grew without statistics gets them from the next request's close
-    (PRAGMA optimize), without anyone running ANALYZE by hand."""
+    (PRAGMA optimize, at most every OPTIMIZE_EVERY_SECONDS per process: this one is due),
+    without anyone running ANALYZE by hand."""
     import sqlite3
+
+    from shop.services import system
+
+    monkeypatch.setattr(system, "_optimize_due", 0.0)
 
     conn = sqlite3.connect(db_path)
     conn.execute("DELETE FROM sqlite_stat1")

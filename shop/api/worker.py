@@ -10,6 +10,7 @@ called from nowhere else), so API.md's rule holds: every error answer is JSON.
 
 from __future__ import annotations
 
+import gc
 import json
 import socket
 from typing import Any
@@ -58,3 +59,13 @@ class JsonErrorWorker(ThreadWorker):
     def init_process(self) -> None:
         util.write_error = write_json_error  # this worker process only; see the module doc
         super().init_process()
+
+    def load_wsgi(self) -> None:
+        """Load the app, then freeze what loading it allocated (Flask, pydantic's schemas,
+        peewee's models, templates: most of the heap, and it lives as long as the worker).
+        Python's cyclic collector then stops walking it on every full collection: under
+        load those walks were ~9% of a worker's CPU and, holding the GIL, stretched the
+        writer queue (issue 19, docs/architecture.md "Server settings")."""
+        super().load_wsgi()
+        gc.collect()
+        gc.freeze()

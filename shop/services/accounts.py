@@ -15,7 +15,7 @@ import peewee
 
 from shop import clock
 from shop.config import get_settings
-from shop.db import write_transaction
+from shop.db import database, write_transaction
 from shop.errors import Conflict, Invalid, NotFound, RateLimited, Unauthorized
 from shop.models import Address, LoginFailure, PasswordReset, RateLimitHit, Session, User
 from shop.services import holds, mail, orders
@@ -159,6 +159,16 @@ def login(email: str, password: str, client: str = "", *,
         return signed_in
 
 
+# Every signed-in request runs this: one constant statement on the token's unique index
+# (revoked and expired sessions refused in it), the row turned into a User by hand. The
+# query as a peewee join cost ~0.5 ms to build and read; this costs ~30 µs (issue 19). It
+# reads the session on every request, so a sign-out takes effect on the next one.
+_USER_FIELDS = User._meta.sorted_fields
+_AUTHENTICATE = ("SELECT " + ", ".join(f"u.{f.column_name}" for f in _USER_FIELDS)
+                 + " FROM sessions s JOIN users u ON u.id = s.user_id"
+                 " WHERE s.token_hash = ? AND s.revoked_at IS NULL AND s.expires_at > ?")
+
+
 def authenticate(token: str) -> User:
     """The user behind a bearer token; 401 if it is unknown, revoked or expired."""
     return session_user(token_hash(token))
@@ -168,11 +178,13 @@ def session_user(digest: str) -> User:
     """The user behind a session, named by its token's digest; 401 if it is unknown,
     revoked or expired. The pages' cookie carries the digest, never the token, so a
     cookie can never be replayed as the API's bearer token."""
-    session = (Session.select(Session, User).join(User)
-               .where(Session.token_hash == digest).first())
-    if session is None or session.revoked_at is not None or session.expires_at <= clock.now():
+    row = database.execute_sql(_AUTHENTICATE, (digest, clock.to_text(clock.now()))).fetchone()
+    if row is None:
         raise Unauthorized("sign in again")
-    return session.user
+    user = User(__no_default__=1, **{f.name: f.python_value(value)
+                                     for f, value in zip(_USER_FIELDS, row, strict=True)})
+    user._dirty.clear()  # as read from the database: nothing to save
+    return user
 
 
 def logout(token: str) -> None:

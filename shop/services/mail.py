@@ -4,7 +4,8 @@ thread (and by ``shop mail send`` from cron), over SMTP, from Jinja2 templates.
 A mail the shop decides to send is a ``mail_outbox`` row written by :func:`queue` in the
 transaction of the event that causes it: an order never exists without its mail queued,
 and a rolled-back action queues nothing. Once that transaction commits it wakes this
-process's mail thread (``shop.db.after_commit``), which sends every row that is due. A
+process's mail thread (``shop.db.after_commit``), which sends every row that is due,
+LINGER later, so one claim and one record carry a batch rather than each order's mail. A
 request never waits for mail, and a slow or failing mail server costs no request
 anything. A send that fails is tried again after 5, 10, 20 ... minutes (at most 4 hours
 apart); after MAX_ATTEMPTS tries or GIVE_UP_AFTER the row is left ``failed`` with its last
@@ -215,7 +216,7 @@ GIVE_UP_AFTER = timedelta(hours=24)  # ...or once it is this old, whatever its a
 FIRST_RETRY = timedelta(minutes=5)  # doubled after each failure...
 LONGEST_RETRY = timedelta(hours=4)  # ...up to this
 LEASE = timedelta(minutes=10)  # a row being sent comes due again if its sender dies
-SEND_BATCH = 20
+SEND_BATCH = 100  # rows claimed, and recorded, per transaction
 
 _QUEUE = ("INSERT INTO mail_outbox (kind, recipient, dedupe_key, params, secret, status, "
           "attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?) "
@@ -253,9 +254,17 @@ class SendReport:
     failed: int = 0
 
 
+_ANY_DUE = ("SELECT 1 FROM mail_outbox WHERE status = 'queued' AND next_attempt_at <= ? "
+            "LIMIT 1")
+
+
 def _claim(now: datetime, batch: int) -> list[MailOutbox]:
     """Take up to ``batch`` due rows for this sender: each counts an attempt and is not
-    due again until LEASE has passed (so two senders never both take a row)."""
+    due again until LEASE has passed (so two senders never both take a row). When nothing
+    is due (another sender took it), one indexed read and no write transaction."""
+    due = MailOutbox.next_attempt_at.db_value(now)
+    if database.execute_sql(_ANY_DUE, (due,)).fetchone() is None:
+        return []
     with write_transaction():
         rows = list(MailOutbox.select()
                     .where((MailOutbox.status == "queued") & (MailOutbox.next_attempt_at <= now))
@@ -267,16 +276,23 @@ def _claim(now: datetime, batch: int) -> list[MailOutbox]:
 
 
 def _record(outcomes: list[tuple[MailOutbox, str | None]], report: SendReport) -> None:
+    """The outcomes of one batch in one short transaction: every row sent is one UPDATE
+    (the common case; a batch then holds the write lock for one statement, not one per
+    mail), a failure its own."""
     now = clock.now()
+    sent = [row.id for row, error in outcomes if error is None]
     with write_transaction():
+        if sent:
+            (MailOutbox.update(status="sent", sent_at=now, secret=None, last_error=None,
+                               next_attempt_at=now)
+             .where(MailOutbox.id.in_(sent) & (MailOutbox.status == "queued")).execute())
+            report.sent += len(sent)
         for row, error in outcomes:
+            if error is None:
+                continue
             attempts = row.attempts + 1
             still_queued = (MailOutbox.id == row.id) & (MailOutbox.status == "queued")
-            if error is None:
-                (MailOutbox.update(status="sent", sent_at=now, secret=None, last_error=None,
-                                   next_attempt_at=now).where(still_queued).execute())
-                report.sent += 1
-            elif attempts >= MAX_ATTEMPTS or now - row.created_at >= GIVE_UP_AFTER:
+            if attempts >= MAX_ATTEMPTS or now - row.created_at >= GIVE_UP_AFTER:
                 (MailOutbox.update(status="failed", secret=None, last_error=error,
                                    next_attempt_at=now).where(still_queued).execute())
                 report.failed += 1
@@ -297,7 +313,8 @@ def send_due(*, batch: int = SEND_BATCH) -> SendReport:
     send`` from cron, for what a crashed process left and for retries). No transaction
     is open while a mail goes out."""
     report = SendReport()
-    while rows := _claim(clock.now(), batch):
+    rows = _claim(clock.now(), batch)
+    while rows:
         outcomes: list[tuple[MailOutbox, str | None]] = []
         for row in rows:
             try:
@@ -307,6 +324,8 @@ def send_due(*, batch: int = SEND_BATCH) -> SendReport:
                 text = _redact(f"{type(exc).__name__}: {exc}", (row.secret or "",))
                 outcomes.append((row, text[:1000]))
         _record(outcomes, report)
+        # A short batch took everything due: no second claim just to find none.
+        rows = _claim(clock.now(), batch) if len(rows) == batch else []
     return report
 
 
@@ -335,16 +354,25 @@ def retention(cutoff: datetime) -> peewee.Expression:
 
 
 # --- the mail thread --------------------------------------------------------------------------
+# A wake does not send at once: the thread first lets LINGER pass, so that under load one
+# claim and one record (two short write transactions) carry every mail queued meanwhile,
+# instead of two per order competing with the orders for the writer queue. Idle, the
+# thread sleeps on its queue and reads nothing. drain() (tests, shutdown, disconnect) cuts
+# the pause short.
+LINGER = 0.25  # seconds between a wake and its claim
 
 _WAKE = object()  # on the queue: send what is due in the database
 _outbox: queues.Queue[Any] = queues.Queue()
 _worker: threading.Thread | None = None
 _worker_lock = threading.Lock()
 _wake_pending = False
+_hurry = threading.Event()  # set while someone drains: no pause before a claim
+_draining = 0
 
 
 def _send_due_quietly() -> None:
     global _wake_pending
+    _hurry.wait(LINGER)
     with _worker_lock:
         _wake_pending = False
     if database.database is None:
@@ -379,8 +407,8 @@ def _put(item: Any) -> None:
 
 
 def wake() -> None:
-    """Have the mail thread send what is due (after a commit that queued mail). Wakes
-    that arrive while one is waiting are one wake."""
+    """Have the mail thread send what is due (after a commit that queued mail), LINGER
+    later. Wakes that arrive while one is waiting are one wake."""
     global _wake_pending
     with _worker_lock:
         if _wake_pending:
@@ -397,13 +425,23 @@ def send_later(message: Message) -> None:
 
 def drain(timeout: float = 10.0) -> bool:
     """Wait until the mail thread has handed every queued message to the mailer and
-    sent what was due at its last wake; False on time-out."""
-    deadline = time.monotonic() + timeout
-    while _outbox.unfinished_tasks:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
+    sent what was due at its last wake (without its pause); False on time-out."""
+    global _draining
+    with _worker_lock:
+        _draining += 1
+        _hurry.set()
+    try:
+        deadline = time.monotonic() + timeout
+        while _outbox.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+    finally:
+        with _worker_lock:
+            _draining -= 1
+            if not _draining:
+                _hurry.clear()
 
 
 def _finish_sending() -> None:
