@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,17 @@ def test_the_owner_checks_analytics_the_audit_log_and_operations(page, live_shop
     backup = tmp_path / "backups" / "shop-Mon.db"
     _cron(live_shop, "backup", str(backup))
     _cron(live_shop, "analytics", "rollup")
+    # A sale today, rolled up, so today's bar is drawn.
+    buyer = _api(live_shop, "POST", "/api/auth/login",
+                 {"email": live_shop.customer_email,
+                  "password": live_shop.customer_password})["token"]
+    on_sale = next(p for p in _api(live_shop, "GET", "/api/products?limit=20", None)["items"]
+                   if p["stock_quantity"] > 0)
+    _api(live_shop, "POST", "/api/cart/items", {"product_id": on_sale["id"], "quantity": 1},
+         buyer)
+    _api(live_shop, "POST", "/api/checkout", {"shipping_method": "collect"}, buyer)
+    today = datetime.now(UTC).date()
+    _cron(live_shop, "analytics", "rollup", "--day", today.isoformat())
 
     sign_in(page, live_shop.base_url, live_shop.admin_email, live_shop.admin_password)
 
@@ -66,6 +78,14 @@ def test_the_owner_checks_analytics_the_audit_log_and_operations(page, live_shop
     assert page.locator("svg.chart#chart-orders rect.bar").count() == 0  # not rolled up
     page.get_by_text("Orders per day: the numbers").click()  # the table behind the chart
     expect(page.get_by_role("cell", name="—").first).to_be_visible()
+    # Today's sale, as a bar and in the table beside it.
+    page.get_by_label("From (day)").fill((today - timedelta(days=6)).isoformat())
+    page.get_by_label("To (day)").fill(today.isoformat())
+    page.get_by_role("button", name="Show").click()
+    # Two days rolled up in the week: yesterday (no orders) and today (one).
+    expect(page.locator("svg.chart#chart-orders rect.bar")).to_have_count(2)
+    page.get_by_text("Orders per day: the numbers").click()
+    expect(page.get_by_role("row").filter(has_text=today.isoformat()).first).to_contain_text("1")
     screenshot(page, "insight-analytics")
     phone_width(page)
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
