@@ -102,19 +102,71 @@ def _configure(ctx: click.Context, *, creates: bool = False) -> Settings:
     return settings
 
 
+class UsageProblem(click.ClickException):
+    """A wrong argument found once the command ran (a non-empty copy target, say): exit 2,
+    like click's own usage errors, having changed nothing."""
+
+    exit_code = 2
+
+
+def _database_url(value: str | None) -> str | None:
+    """The PostgreSQL database a command is pointed at: its --database-url option, else
+    SHOP_DATABASE_URL (click reads the environment), else None (the SQLite file). The one
+    place a URL is accepted and checked."""
+    from shop.services.pg import is_postgresql_url, redact
+
+    if not value:
+        return None
+    if not is_postgresql_url(value):
+        raise UsageProblem(f"--database-url / SHOP_DATABASE_URL must be a postgresql:// URL, "
+                           f"not {redact(value)!r}")
+    return value
+
+
+with_database_url = click.option(
+    "--database-url", envvar="SHOP_DATABASE_URL", default=None, metavar="URL",
+    help="A PostgreSQL database (postgresql://user:password@host/db) instead of the SQLite "
+         "file (default: $SHOP_DATABASE_URL).")
+
+
+def _open_postgresql(url: str) -> Any:
+    from shop.services import pg
+
+    return pg.open_database(url)
+
+
 @main.command()
 @with_database
+@with_database_url
 @click.pass_context
 @_handle_errors
-def migrate(ctx: click.Context) -> None:
+def migrate(ctx: click.Context, database_url: str | None) -> None:
     """Apply pending migrations (creates the database file and its folder).
+
+    On PostgreSQL (--database-url or SHOP_DATABASE_URL) an empty database gets the
+    baseline (migrations 001..011 at once), then each later migration's PostgreSQL
+    branch (docs/scaling.md, "Migrations on PostgreSQL").
 
     \b
     Example:
       SHOP_DATABASE=var/shop.db shop migrate
+      shop migrate --database-url postgresql://shop@db.internal/shop
     """
     from shop.services.migrations import migrate as run
 
+    url = _database_url(database_url)
+    if url is not None:
+        from shop.services.migrations import migrate_postgresql
+        from shop.services.pg import redact
+
+        db = _open_postgresql(url)
+        try:
+            applied = migrate_postgresql(db)
+        finally:
+            db.close_all()
+        click.echo(f"applied {len(applied)} migration(s) to {redact(url)}: "
+                   + ", ".join(applied) if applied else f"{redact(url)} is up to date")
+        return
     settings = _configure(ctx, creates=True)
     applied = run()
     if applied:
@@ -579,6 +631,69 @@ def stock_verify(ctx: click.Context) -> None:
         click.echo(f"product {v.product_id} ({v.sku}): {v.problem}")
     click.echo(f"FAILED: {len(report.violations)} problem(s) in {summary}", err=True)
     sys.exit(1)
+
+
+@main.group("db")
+def db_group() -> None:
+    """The database itself: moving a shop from its SQLite file to PostgreSQL.
+
+    \b
+    Example:
+      shop db copy --to postgresql://shop@db.internal/shop
+    """
+
+
+@db_group.command("copy")
+@with_database
+@click.option("--from", "from_path", type=click.Path(path_type=Path), expose_value=False,
+              callback=_use_database,
+              help="The SQLite shop to copy (default: --database / $SHOP_DATABASE).")
+@click.option("--to", "to_url", required=True, metavar="URL",
+              help="An empty PostgreSQL database: postgresql://user:password@host/db.")
+@click.option("--batch", type=click.IntRange(1, 100_000), default=1000, show_default=True,
+              help="Rows read and written per step.")
+@click.pass_context
+@_handle_errors
+def db_copy(ctx: click.Context, to_url: str, batch: int) -> None:
+    """Copy the SQLite shop into an empty PostgreSQL database, then verify it.
+
+    Stop the shop's writes first (stop `shop serve` and its cron jobs): the copy reads one
+    snapshot of the file. The target is migrated, then every table is copied in foreign-
+    key order with its ids, in batches, in one transaction; the id sequences are set past
+    the highest id; and row counts, the stock ledger (each balance rebuilt by its moves
+    must equal the source's) and the sequences are checked before commit. A copy that
+    does not verify is rolled back, leaving the target empty. A target with rows is
+    refused (exit 2). Then point the shop at it: SHOP_DATABASE_URL (docs/scaling.md).
+
+    \b
+    Example:
+      shop db copy --from var/shop.db --to postgresql://shop@db.internal/shop
+    """
+    from shop.services import dbcopy
+    from shop.services.pg import redact
+
+    settings = _configure(ctx)
+    url = _database_url(to_url)
+    assert url is not None
+    target = _open_postgresql(url)
+
+    def progress(table: str, copied: int, total: int) -> None:
+        """A line per table, and one every ten batches of a long one."""
+        if copied == total or (copied and copied % (batch * 10) == 0):
+            click.echo(f"  {table}: {copied}/{total} rows", err=True)
+
+    click.echo(f"copying {settings.database} to {redact(url)} in batches of {batch} rows",
+               err=True)
+    try:
+        report = dbcopy.copy_to_postgresql(settings.database, target, batch=batch,
+                                           on_progress=progress)
+    except dbcopy.TargetNotEmpty as exc:
+        raise UsageProblem(str(exc)) from exc
+    finally:
+        target.close_all()
+    click.echo(f"copied {report.total_rows} rows in {len(report.rows)} tables to "
+               f"{redact(url)}; row counts, {report.products} balances and heads rebuilt "
+               f"from {report.moves} moves, holds and id sequences verified")
 
 
 def _read_password(password_stdin: bool, prompt: str) -> str | None:
