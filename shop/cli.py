@@ -282,21 +282,34 @@ def _print_report(verb: str, report: Any) -> None:
 
 @main.command("backup")
 @with_database
+@with_database_url
 @click.argument("path", type=click.Path(path_type=Path))
 @click.pass_context
 @_handle_errors
-def backup_command(ctx: click.Context, path: Path) -> None:
+def backup_command(ctx: click.Context, path: Path, database_url: str | None) -> None:
     """Write a consistent, verified copy of the database to PATH while the shop serves.
 
     The copy is checked (integrity, foreign keys, every balance and hold against the
     ledger) before it replaces PATH, so PATH is never a broken backup.
 
+    On PostgreSQL (--database-url or SHOP_DATABASE_URL): pg_dump's custom format,
+    verified by restoring it into a scratch database on the same server (the user needs
+    CREATEDB) and checking it there.
+
     \b
     Example:
       shop backup /backups/shop-$(date +%a).db
+      shop backup --database-url postgresql://shop@db.internal/shop /backups/shop.dump
     """
     from shop.services import backup
 
+    url = _database_url(database_url)
+    if url is not None:
+        from shop.services import pg_backup
+
+        report = pg_backup.backup(url, path, on_step=lambda text: click.echo(text, err=True))
+        _print_report("backed up to", report)
+        return
     _configure(ctx)
     with click.progressbar(length=backup.copy_size(), label="copying, then checking",
                            file=sys.stderr) as bar:
@@ -307,12 +320,15 @@ def backup_command(ctx: click.Context, path: Path) -> None:
 
 @main.command("restore")
 @with_database
+@with_database_url
 @click.argument("path", type=click.Path(path_type=Path), required=False)
 @click.option("--from-replica", is_flag=True,
-              help="Restore from the continuous replica at SHOP_REPLICA_URL instead.")
+              help="Restore from the continuous replica at SHOP_REPLICA_URL instead "
+                   "(SQLite only: Litestream).")
 @click.pass_context
 @_handle_errors
-def restore_command(ctx: click.Context, path: Path | None, from_replica: bool) -> None:
+def restore_command(ctx: click.Context, path: Path | None, from_replica: bool,
+                    database_url: str | None) -> None:
     """Replace the database with the backup at PATH (or the replica); the shop must be
     stopped.
 
@@ -324,11 +340,32 @@ def restore_command(ctx: click.Context, path: Path | None, from_replica: bool) -
     Example:
       shop restore /backups/shop-Mon.db
       shop restore --from-replica      # after losing the disk: the last seconds included
+      shop restore --database-url postgresql://shop@db.internal/shop /backups/shop.dump
+
+    On PostgreSQL the dump (from `shop backup`) is restored into a new database beside
+    the live one and checked there; then the live one is renamed
+    NAME_before_restore_TIMESTAMP (kept) and the restored one takes its name. PostgreSQL
+    refuses the rename while anything is connected: stop the shop first.
     """
     from shop.services import backup
 
     if from_replica == (path is not None):
         raise click.UsageError("give a backup PATH or --from-replica (one of them)")
+    url = _database_url(database_url)
+    if url is not None:
+        from shop.services import pg_backup
+        from shop.services.pg import redact
+
+        if from_replica:
+            raise UsageProblem("--from-replica is Litestream's, for a SQLite shop; on "
+                               "PostgreSQL restore a `shop backup` dump, or use the "
+                               "server's own archive (docs/scaling.md)")
+        report, kept = pg_backup.restore(url, path,
+                                         on_step=lambda text: click.echo(text, err=True))
+        _print_report(f"restored {redact(url)} from", report)
+        if kept is not None:
+            click.echo(f"the previous database is kept as {kept}")
+        return
     settings = _configure(ctx, creates=True)
     report, aside = (backup.restore_from_replica(settings.replica_url) if from_replica
                      else backup.restore(path))

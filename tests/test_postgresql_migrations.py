@@ -189,3 +189,25 @@ def test_the_baseline_is_frozen(pg_empty, tmp_path, monkeypatch) -> None:
     with pytest.raises(MigrationError, match="is not the shipped baseline"):
         migrate_postgresql(pg_empty)
     assert postgresql_history(pg_empty) == []
+
+
+def test_shop_migrate_takes_a_postgresql_url(pg_empty, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from shop.cli import main
+
+    runner = CliRunner()
+    first = runner.invoke(main, ["migrate", "--database-url", pg_empty.url])
+    assert first.exit_code == 0, first.output
+    assert first.stdout == (f"applied 11 migration(s) to {pg_empty.url}: "
+                            + ", ".join(SHIPPED) + "\n")
+    monkeypatch.setenv("SHOP_DATABASE_URL", pg_empty.url)  # the environment names it too
+    second = runner.invoke(main, ["migrate"])
+    assert second.exit_code == 0, second.output
+    assert second.stdout == f"{pg_empty.url} is up to date\n"
+    assert postgresql_history(pg_empty) == SHIPPED
+
+    wrong = runner.invoke(main, ["migrate", "--database-url", "sqlite:///x.db"])
+    assert wrong.exit_code == 2
+    assert wrong.stderr == ("Error: --database-url / SHOP_DATABASE_URL must be a "
+                            "postgresql:// URL, not 'sqlite:///x.db'\n")

@@ -298,10 +298,11 @@ $$;
 CREATE FUNCTION products_search_document(
     title text, brand text, category text, description text) RETURNS tsvector
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT setweight(to_tsvector('simple', shop_unaccent(coalesce(title, ''))), 'A')
-        || setweight(to_tsvector('simple', shop_unaccent(coalesce(brand, ''))), 'B')
-        || setweight(to_tsvector('simple', shop_unaccent(coalesce(category, ''))), 'C')
-        || setweight(to_tsvector('simple', shop_unaccent(coalesce(description, ''))), 'D')
+    SELECT setweight(to_tsvector('simple', public.shop_unaccent(coalesce(title, ''))), 'A')
+        || setweight(to_tsvector('simple', public.shop_unaccent(coalesce(brand, ''))), 'B')
+        || setweight(to_tsvector('simple', public.shop_unaccent(coalesce(category, ''))), 'C')
+        || setweight(to_tsvector('simple', public.shop_unaccent(coalesce(description, ''))),
+                     'D')
 $$;
 
 ALTER TABLE products ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (
