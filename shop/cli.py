@@ -129,12 +129,6 @@ with_database_url = click.option(
          "file (default: $SHOP_DATABASE_URL).")
 
 
-def _open_postgresql(url: str) -> Any:
-    from shop.services import pg
-
-    return pg.open_database(url)
-
-
 @main.command()
 @with_database
 @with_database_url
@@ -157,13 +151,10 @@ def migrate(ctx: click.Context, database_url: str | None) -> None:
     url = _database_url(database_url)
     if url is not None:
         from shop.services.migrations import migrate_postgresql
-        from shop.services.pg import redact
+        from shop.services.pg import connected, redact
 
-        db = _open_postgresql(url)
-        try:
+        with connected(url) as db:
             applied = migrate_postgresql(db)
-        finally:
-            db.close_all()
         click.echo(f"applied {len(applied)} migration(s) to {redact(url)}: "
                    + ", ".join(applied) if applied else f"{redact(url)} is up to date")
         return
@@ -707,12 +698,12 @@ def db_copy(ctx: click.Context, to_url: str, batch: int) -> None:
       shop db copy --from var/shop.db --to postgresql://shop@db.internal/shop
     """
     from shop.services import dbcopy
-    from shop.services.pg import redact
+    from shop.services.pg import connected, redact
 
     settings = _configure(ctx)
     url = _database_url(to_url)
-    assert url is not None
-    target = _open_postgresql(url)
+    if url is None:
+        raise UsageProblem("--to needs a PostgreSQL URL: postgresql://user:password@host/db")
 
     def progress(table: str, copied: int, total: int) -> None:
         """A line per table, and one every ten batches of a long one."""
@@ -722,12 +713,11 @@ def db_copy(ctx: click.Context, to_url: str, batch: int) -> None:
     click.echo(f"copying {settings.database} to {redact(url)} in batches of {batch} rows",
                err=True)
     try:
-        report = dbcopy.copy_to_postgresql(settings.database, target, batch=batch,
-                                           on_progress=progress)
+        with connected(url) as target:
+            report = dbcopy.copy_to_postgresql(settings.database, target, batch=batch,
+                                               on_progress=progress)
     except dbcopy.TargetNotEmpty as exc:
         raise UsageProblem(str(exc)) from exc
-    finally:
-        target.close_all()
     click.echo(f"copied {report.total_rows} rows in {len(report.rows)} tables to "
                f"{redact(url)}; row counts, {report.products} balances and heads rebuilt "
                f"from {report.moves} moves, holds and id sequences verified")

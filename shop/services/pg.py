@@ -3,6 +3,8 @@ backup, restore): opened and checked once, said without its password."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import peewee
@@ -10,8 +12,8 @@ import peewee
 from shop.db import ShopPostgresqlDatabase, is_postgresql_url, postgresql_database
 from shop.errors import Invalid, ShopError
 
-__all__ = ["Unreachable", "database_name", "is_postgresql_url", "open_database", "redact",
-           "with_database"]
+__all__ = ["Unreachable", "connected", "database_name", "is_postgresql_url", "open_database",
+           "redact", "with_database"]
 
 
 class Unreachable(ShopError):
@@ -53,3 +55,13 @@ def open_database(url: str) -> ShopPostgresqlDatabase:
         raise Unreachable(f"cannot connect to {redact(url)}: {reason}") from exc
     db.url = url  # where it is, for pg_dump / pg_restore
     return db
+
+
+@contextmanager
+def connected(url: str) -> Iterator[ShopPostgresqlDatabase]:
+    """:func:`open_database` for the length of a block, every connection closed after."""
+    db = open_database(url)
+    try:
+        yield db
+    finally:
+        db.close_all()
