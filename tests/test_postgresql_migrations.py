@@ -211,3 +211,15 @@ def test_shop_migrate_takes_a_postgresql_url(pg_empty, monkeypatch) -> None:
     assert wrong.exit_code == 2
     assert wrong.stderr == ("Error: --database-url / SHOP_DATABASE_URL must be a "
                             "postgresql:// URL, not 'sqlite:///x.db'\n")
+
+
+def test_a_folder_without_all_that_the_baseline_stands_for_is_refused(pg_empty, tmp_path):
+    """The baseline builds 011's schema: it cannot stand for a folder that stops at 009."""
+    from tests.populate import migrations_upto
+
+    folder = migrations_upto(tmp_path / "upto-009", "009_photos")
+    with pytest.raises(MigrationError, match=r"the PostgreSQL baseline stands for "
+                                             r"001_initial, .*, 011_payments; .* has "
+                                             r"001_initial, .*, 009_photos$"):
+        migrate_postgresql(pg_empty, folder)
+    assert postgresql_history(pg_empty) == []

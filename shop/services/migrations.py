@@ -347,6 +347,11 @@ def migrate_postgresql(db: peewee.Database, migrations_dir: Path | None = None) 
     folder = migrations_dir or MIGRATIONS_DIR
     names = sorted(p.stem for p in folder.glob("[0-9]*.py") if Router.filemask.match(p.name))
     covered = [n for n in names if n <= BASELINE_LAST]
+    stands_for = sorted(p.stem for p in MIGRATIONS_DIR.glob("[0-9]*.py")
+                        if p.stem <= BASELINE_LAST)
+    if covered != stands_for:
+        raise MigrationError(f"the PostgreSQL baseline stands for {', '.join(stands_for)}; "
+                             f"{folder} has {', '.join(covered) or 'none of them'}")
     applied: list[str] = []
     try:
         with db.atomic():
