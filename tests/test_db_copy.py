@@ -108,6 +108,23 @@ def test_a_populated_shop_is_copied_row_for_row(db, target) -> None:
                if t not in ("product_reservations",)), next_ids
 
 
+def test_awkward_text_crosses_unchanged(db, target) -> None:
+    """COPY's own escapes (tabs, newlines, backslashes, \\N) never show in the values."""
+    source = _populated(db)
+    conn = sqlite3.connect(source)
+    awkward = "tab\there\nnew line \\N back\\slash 'quote' \"dq\" é 𝄞 \r end"
+    conn.execute("UPDATE products SET description = ?, brand = ? WHERE id = 1",
+                 (awkward, "\\N"))
+    conn.execute("UPDATE audit_logs SET after_state = ? WHERE id = 1",
+                 ('{"note": "a\\tb\\n", "x": null}',))
+    conn.commit()
+    conn.close()
+    assert _copy(source, target.url).exit_code == 0
+    _assert_same_rows(source, target)
+    assert target.execute_sql("SELECT description, brand FROM products WHERE id = 1"
+                              ).fetchone() == (awkward, "\\N")
+
+
 def test_the_copy_keeps_every_guard_on(db, target) -> None:
     """Nothing was switched off to copy: the ledger still guards the balance, the history
     stays append-only, and a new move gets the next id and applies itself."""
