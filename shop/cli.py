@@ -102,19 +102,62 @@ def _configure(ctx: click.Context, *, creates: bool = False) -> Settings:
     return settings
 
 
+class UsageProblem(click.ClickException):
+    """A wrong argument found once the command ran (a non-empty copy target, say): exit 2,
+    like click's own usage errors, having changed nothing."""
+
+    exit_code = 2
+
+
+def _database_url(value: str | None) -> str | None:
+    """The PostgreSQL database a command is pointed at: its --database-url option, else
+    SHOP_DATABASE_URL (click reads the environment), else None (the SQLite file). The one
+    place a URL is accepted and checked."""
+    from shop.services.pg import is_postgresql_url, redact
+
+    if not value:
+        return None
+    if not is_postgresql_url(value):
+        raise UsageProblem(f"--database-url / SHOP_DATABASE_URL must be a postgresql:// URL, "
+                           f"not {redact(value)!r}")
+    return value
+
+
+with_database_url = click.option(
+    "--database-url", envvar="SHOP_DATABASE_URL", default=None, metavar="URL",
+    help="A PostgreSQL database (postgresql://user:password@host/db) instead of the SQLite "
+         "file (default: $SHOP_DATABASE_URL).")
+
+
 @main.command()
 @with_database
+@with_database_url
 @click.pass_context
 @_handle_errors
-def migrate(ctx: click.Context) -> None:
+def migrate(ctx: click.Context, database_url: str | None) -> None:
     """Apply pending migrations (creates the database file and its folder).
+
+    On PostgreSQL (--database-url or SHOP_DATABASE_URL) an empty database gets the
+    baseline (migrations 001..011 at once), then each later migration's PostgreSQL
+    branch (docs/scaling.md, "Migrations on PostgreSQL").
 
     \b
     Example:
       SHOP_DATABASE=var/shop.db shop migrate
+      shop migrate --database-url postgresql://shop@db.internal/shop
     """
     from shop.services.migrations import migrate as run
 
+    url = _database_url(database_url)
+    if url is not None:
+        from shop.services.migrations import migrate_postgresql
+        from shop.services.pg import connected, redact
+
+        with connected(url) as db:
+            applied = migrate_postgresql(db)
+        click.echo(f"applied {len(applied)} migration(s) to {redact(url)}: "
+                   + ", ".join(applied) if applied else f"{redact(url)} is up to date")
+        return
     settings = _configure(ctx, creates=True)
     applied = run()
     if applied:
@@ -236,21 +279,34 @@ def _print_report(verb: str, report: Any) -> None:
 
 @main.command("backup")
 @with_database
+@with_database_url
 @click.argument("path", type=click.Path(path_type=Path))
 @click.pass_context
 @_handle_errors
-def backup_command(ctx: click.Context, path: Path) -> None:
+def backup_command(ctx: click.Context, path: Path, database_url: str | None) -> None:
     """Write a consistent, verified copy of the database to PATH while the shop serves.
 
     The copy is checked (integrity, foreign keys, every balance and hold against the
     ledger) before it replaces PATH, so PATH is never a broken backup.
 
+    On PostgreSQL (--database-url or SHOP_DATABASE_URL): pg_dump's custom format,
+    verified by restoring it into a scratch database on the same server (the user needs
+    CREATEDB) and checking it there.
+
     \b
     Example:
       shop backup /backups/shop-$(date +%a).db
+      shop backup --database-url postgresql://shop@db.internal/shop /backups/shop.dump
     """
     from shop.services import backup
 
+    url = _database_url(database_url)
+    if url is not None:
+        from shop.services import pg_backup
+
+        report = pg_backup.backup(url, path, on_step=lambda text: click.echo(text, err=True))
+        _print_report("backed up to", report)
+        return
     _configure(ctx)
     with jobs.run("backup") as job:
         with click.progressbar(length=backup.copy_size(), label="copying, then checking",
@@ -263,12 +319,15 @@ def backup_command(ctx: click.Context, path: Path) -> None:
 
 @main.command("restore")
 @with_database
+@with_database_url
 @click.argument("path", type=click.Path(path_type=Path), required=False)
 @click.option("--from-replica", is_flag=True,
-              help="Restore from the continuous replica at SHOP_REPLICA_URL instead.")
+              help="Restore from the continuous replica at SHOP_REPLICA_URL instead "
+                   "(SQLite only: Litestream).")
 @click.pass_context
 @_handle_errors
-def restore_command(ctx: click.Context, path: Path | None, from_replica: bool) -> None:
+def restore_command(ctx: click.Context, path: Path | None, from_replica: bool,
+                    database_url: str | None) -> None:
     """Replace the database with the backup at PATH (or the replica); the shop must be
     stopped.
 
@@ -280,11 +339,32 @@ def restore_command(ctx: click.Context, path: Path | None, from_replica: bool) -
     Example:
       shop restore /backups/shop-Mon.db
       shop restore --from-replica      # after losing the disk: the last seconds included
+      shop restore --database-url postgresql://shop@db.internal/shop /backups/shop.dump
+
+    On PostgreSQL the dump (from `shop backup`) is restored into a new database beside
+    the live one and checked there; then the live one is renamed
+    NAME_before_restore_TIMESTAMP (kept) and the restored one takes its name. PostgreSQL
+    refuses the rename while anything is connected: stop the shop first.
     """
     from shop.services import backup
 
     if from_replica == (path is not None):
         raise click.UsageError("give a backup PATH or --from-replica (one of them)")
+    url = _database_url(database_url)
+    if url is not None:
+        from shop.services import pg_backup
+        from shop.services.pg import redact
+
+        if from_replica:
+            raise UsageProblem("--from-replica is Litestream's, for a SQLite shop; on "
+                               "PostgreSQL restore a `shop backup` dump, or use the "
+                               "server's own archive (docs/scaling.md)")
+        report, kept = pg_backup.restore(url, path,
+                                         on_step=lambda text: click.echo(text, err=True))
+        _print_report(f"restored {redact(url)} from", report)
+        if kept is not None:
+            click.echo(f"the previous database is kept as {kept}")
+        return
     settings = _configure(ctx, creates=True)
     report, aside = (backup.restore_from_replica(settings.replica_url) if from_replica
                      else backup.restore(path))
@@ -605,6 +685,68 @@ def stock_verify(ctx: click.Context) -> None:
         job.detail = f"FAILED: {len(report.violations)} problem(s) in {summary}"
         click.echo(job.detail, err=True)
         sys.exit(1)
+
+
+@main.group("db")
+def db_group() -> None:
+    """The database itself: moving a shop from its SQLite file to PostgreSQL.
+
+    \b
+    Example:
+      shop db copy --to postgresql://shop@db.internal/shop
+    """
+
+
+@db_group.command("copy")
+@with_database
+@click.option("--from", "from_path", type=click.Path(path_type=Path), expose_value=False,
+              callback=_use_database,
+              help="The SQLite shop to copy (default: --database / $SHOP_DATABASE).")
+@click.option("--to", "to_url", required=True, metavar="URL",
+              help="An empty PostgreSQL database: postgresql://user:password@host/db.")
+@click.option("--batch", type=click.IntRange(1, 100_000), default=1000, show_default=True,
+              help="Rows read and written per step.")
+@click.pass_context
+@_handle_errors
+def db_copy(ctx: click.Context, to_url: str, batch: int) -> None:
+    """Copy the SQLite shop into an empty PostgreSQL database, then verify it.
+
+    Stop the shop's writes first (stop `shop serve` and its cron jobs): the copy reads one
+    snapshot of the file. The target is migrated, then every table is copied in foreign-
+    key order with its ids, in batches, in one transaction; the id sequences are set past
+    the highest id; and row counts, the stock ledger (each balance rebuilt by its moves
+    must equal the source's) and the sequences are checked before commit. A copy that
+    does not verify is rolled back, leaving the target empty. A target with rows is
+    refused (exit 2). Then point the shop at it: SHOP_DATABASE_URL (docs/scaling.md).
+
+    \b
+    Example:
+      shop db copy --from var/shop.db --to postgresql://shop@db.internal/shop
+    """
+    from shop.services import dbcopy
+    from shop.services.pg import connected, redact
+
+    settings = _configure(ctx)
+    url = _database_url(to_url)
+    if url is None:
+        raise UsageProblem("--to needs a PostgreSQL URL: postgresql://user:password@host/db")
+
+    def progress(table: str, copied: int, total: int) -> None:
+        """A line per table, and one every ten batches of a long one."""
+        if copied == total or (copied and copied % (batch * 10) == 0):
+            click.echo(f"  {table}: {copied}/{total} rows", err=True)
+
+    click.echo(f"copying {settings.database} to {redact(url)} in batches of {batch} rows",
+               err=True)
+    try:
+        with connected(url) as target:
+            report = dbcopy.copy_to_postgresql(settings.database, target, batch=batch,
+                                               on_progress=progress)
+    except dbcopy.TargetNotEmpty as exc:
+        raise UsageProblem(str(exc)) from exc
+    click.echo(f"copied {report.total_rows} rows in {len(report.rows)} tables to "
+               f"{redact(url)}; row counts, {report.products} balances and heads rebuilt "
+               f"from {report.moves} moves, holds and id sequences verified")
 
 
 def _read_password(password_stdin: bool, prompt: str) -> str | None:

@@ -94,6 +94,17 @@ def _media_url(env: dict[str, str]) -> str:
     return url
 
 
+def _replica_url(env: dict[str, str]) -> str:
+    """Litestream's replica (SHOP_REPLICA_URL) replicates a SQLite file: with the shop on
+    PostgreSQL (SHOP_DATABASE_URL) it would replicate nothing, so say so at start-up."""
+    url = env.get("SHOP_REPLICA_URL", "")
+    if url and env.get("SHOP_DATABASE_URL"):
+        raise ConfigError("SHOP_REPLICA_URL is Litestream's, which replicates a SQLite file "
+                          "only; with SHOP_DATABASE_URL (PostgreSQL) unset it and use the "
+                          "server's own WAL archiving or replicas (docs/scaling.md)")
+    return url
+
+
 _CURRENCY = re.compile(r"[a-z]{3}")
 PAYMENT_PROVIDERS = ("manual", "stripe")
 
@@ -232,7 +243,7 @@ class Settings:
             reset_account_max_mails=_int(env, "SHOP_RESET_ACCOUNT_MAX_MAILS", 3, minimum=1),
             proxy_hops=_int(env, "SHOP_PROXY_HOPS", 0),
             events_per_minute=_int(env, "SHOP_EVENTS_PER_MINUTE", 120, minimum=1),
-            replica_url=env.get("SHOP_REPLICA_URL", ""),
+            replica_url=_replica_url(env),
             smtp_url=smtp_url,
             mail_from=env.get("SHOP_MAIL_FROM") or "shop@localhost",
             shop_name=_shop_name(env),

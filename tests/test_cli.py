@@ -208,6 +208,7 @@ NEEDS_A_DATABASE = {
     ("analytics", "prune"): [],
     ("analytics", "rollup"): [],
     ("backup",): ["BACKUP"],
+    ("db", "copy"): ["--to", "postgresql://nobody@localhost/nowhere"],
     ("create-admin",): ["--email", "owner@example.com", "--password-stdin"],
     ("expire-reservations",): [],
     ("mail", "send"): [],

@@ -110,7 +110,9 @@ OFFER_EVENT_TRIGGERS = append_only("offer_events")
 
 # The search document: a generated column (no writer can set it) weighted title > brand >
 # category > description, accents folded, words not stemmed (as SQLite's unicode61), and a
-# GIN index. The wrapper names unaccent's dictionary so it may be IMMUTABLE.
+# GIN index. The wrapper names unaccent's dictionary so it may be IMMUTABLE. Every name in
+# the bodies is schema-qualified: pg_restore runs with an empty search_path, and computes
+# the column for each restored row (a dump must restore: `shop backup`).
 PRODUCT_SEARCH = (
     """CREATE FUNCTION shop_unaccent(value text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT AS $$
@@ -119,10 +121,11 @@ $$""",
     """CREATE FUNCTION products_search_document(
     title text, brand text, category text, description text) RETURNS tsvector
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT setweight(to_tsvector('simple', shop_unaccent(coalesce(title, ''))), 'A')
-        || setweight(to_tsvector('simple', shop_unaccent(coalesce(brand, ''))), 'B')
-        || setweight(to_tsvector('simple', shop_unaccent(coalesce(category, ''))), 'C')
-        || setweight(to_tsvector('simple', shop_unaccent(coalesce(description, ''))), 'D')
+    SELECT setweight(to_tsvector('simple', public.shop_unaccent(coalesce(title, ''))), 'A')
+        || setweight(to_tsvector('simple', public.shop_unaccent(coalesce(brand, ''))), 'B')
+        || setweight(to_tsvector('simple', public.shop_unaccent(coalesce(category, ''))), 'C')
+        || setweight(to_tsvector('simple', public.shop_unaccent(coalesce(description, ''))),
+                     'D')
 $$""",
     """ALTER TABLE products ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (
     products_search_document(title, brand COLLATE "C", category, description)) STORED""",

@@ -243,3 +243,147 @@ def rebuild_table(table: str, create_sql: str, *, copy_columns: list[str] | None
     execute("CREATE TABLE _fk_guard (n INTEGER NOT NULL CHECK (n = 0))")
     execute("INSERT INTO _fk_guard SELECT count(*) FROM pragma_foreign_key_check")
     execute("DROP TABLE _fk_guard")
+
+
+# --- PostgreSQL (docs/scaling.md, "Migrations on PostgreSQL") ------------------------------
+#
+# Migrations 001..011 were written for SQLite and are never edited, so PostgreSQL does not
+# replay them: one baseline step builds their end state, the models' schema as of 011
+# (``sql/postgresql/0011_baseline.sql``, rendered once from ``schema_statements`` and frozen,
+# so a later change of the models cannot leak into it), and records 001..011 in
+# peewee-migrate's ``migratehistory``. Every later migration file carries its PostgreSQL
+# branch as a second function, ``migrate_postgresql(migrator, database)``; a file without
+# one is refused on PostgreSQL (never its SQLite SQL run there by accident).
+
+POSTGRESQL_SQL_DIR = MIGRATIONS_DIR.parent / "sql" / "postgresql"
+BASELINE_FILE = POSTGRESQL_SQL_DIR / "0011_baseline.sql"
+BASELINE_LAST = "011_payments"  # the last migration the baseline stands for
+# The frozen baseline, byte for byte: the runner refuses a file that was edited.
+BASELINE_SHA256 = "9055854e2dfe0b5b6665c0d720ec98bfe13f2f33189b4c7229eb9425d673c3cd"
+BASELINE_HEADER = (
+    "-- The shop's schema as of migration {last}, on PostgreSQL: the baseline step of\n"
+    "-- shop.services.migrations.migrate_postgresql. Generated once from the models\n"
+    "-- (baseline_sql()); never edit it: later changes go in migrate_postgresql() of a\n"
+    "-- new migration file.\n")
+# One lock for everything a PostgreSQL migration run does: two processes migrating at once
+# take turns, and the second finds the work done.
+_MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('shop.services.migrations'))"
+HISTORY_DDL = ('CREATE TABLE IF NOT EXISTS "migratehistory" ("id" SERIAL NOT NULL PRIMARY KEY,'
+               ' "name" VARCHAR(255) NOT NULL, "migrated_at" TIMESTAMP NOT NULL)')
+
+
+def on_postgresql(db: peewee.Database) -> bool:
+    """True when ``db`` is a PostgreSQL database (for code shared by both branches)."""
+    from shop.db import dialect_of
+
+    return dialect_of(db) == "postgresql"
+
+
+def baseline_sql() -> str:
+    """The models' schema on PostgreSQL as one SQL script (the baseline's text)."""
+    from shop.db import ShopPostgresqlDatabase
+    from shop.models import schema_statements
+
+    statements = schema_statements(ShopPostgresqlDatabase(None))
+    return BASELINE_HEADER.format(last=BASELINE_LAST) + "".join(
+        f"\n{statement.strip()};\n" for statement in statements)
+
+
+def _baseline_script() -> str:
+    import hashlib
+
+    data = BASELINE_FILE.read_bytes()
+    if hashlib.sha256(data).hexdigest() != BASELINE_SHA256:
+        raise MigrationError(f"{BASELINE_FILE} is not the shipped baseline (it was edited); "
+                             "restore it from version control")
+    return data.decode()
+
+
+def _postgresql_error(exc: peewee.DatabaseError, what: str) -> MigrationError:
+    return MigrationError(f"{what}: {str(exc).strip().splitlines()[0] if str(exc) else exc}")
+
+
+def postgresql_history(db: peewee.Database) -> list[str]:
+    """The migrations recorded on a PostgreSQL database (none before the first run)."""
+    exists = db.execute_sql("SELECT to_regclass('public.migratehistory') IS NOT NULL"
+                            ).fetchone()[0]
+    if not exists:
+        return []
+    return [r[0] for r in db.execute_sql("SELECT name FROM migratehistory ORDER BY id")]
+
+
+def _shop_tables(db: peewee.Database) -> list[str]:
+    return [r[0] for r in db.execute_sql(
+        "SELECT relname FROM pg_class WHERE relkind IN ('r', 'p') "
+        "AND relnamespace = 'public'::regnamespace AND relname <> 'migratehistory' "
+        "ORDER BY relname")]
+
+
+def _record(db: peewee.Database, name: str) -> None:
+    db.execute_sql("INSERT INTO migratehistory (name, migrated_at) "
+                   "VALUES (%s, now() AT TIME ZONE 'utc')", (name,))
+
+
+def _read_postgresql_branch(path: Path) -> Any:
+    scope: dict[str, Any] = {}
+    exec(compile(path.read_text(), str(path), "exec", dont_inherit=True), scope, None)
+    branch = scope.get("migrate_postgresql")
+    if branch is None:
+        raise MigrationError(
+            f"migration {path.stem} has no PostgreSQL branch: define "
+            "migrate_postgresql(migrator, database) in it (docs/scaling.md, \"Migrations on "
+            "PostgreSQL\"); nothing after it was applied")
+    return branch
+
+
+def migrate_postgresql(db: peewee.Database, migrations_dir: Path | None = None) -> list[str]:
+    """Bring a PostgreSQL database up to date; returns the names applied (empty when it
+    already was). An empty database gets the baseline (001..011 at once), then every later
+    migration's ``migrate_postgresql`` branch, each in its own transaction with its history
+    row. Safe to run from two processes at once (an advisory lock; the second finds the
+    work done). A database that has tables but no history is refused, untouched."""
+    if not on_postgresql(db):
+        raise MigrationError("migrate_postgresql() needs a PostgreSQL database")
+    folder = migrations_dir or MIGRATIONS_DIR
+    names = sorted(p.stem for p in folder.glob("[0-9]*.py") if Router.filemask.match(p.name))
+    covered = [n for n in names if n <= BASELINE_LAST]
+    stands_for = sorted(p.stem for p in MIGRATIONS_DIR.glob("[0-9]*.py")
+                        if p.stem <= BASELINE_LAST)
+    if covered != stands_for:
+        raise MigrationError(f"the PostgreSQL baseline stands for {', '.join(stands_for)}; "
+                             f"{folder} has {', '.join(covered) or 'none of them'}")
+    applied: list[str] = []
+    try:
+        with db.atomic():
+            db.execute_sql(_MIGRATION_LOCK)
+            if not postgresql_history(db):
+                tables = _shop_tables(db)
+                if tables:
+                    raise MigrationError(
+                        f"the database has tables ({', '.join(tables[:5])}"
+                        f"{', ...' if len(tables) > 5 else ''}) but no migration history: it "
+                        "is not a shop database migrated by `shop migrate`; give an empty one")
+                log.info("building the PostgreSQL baseline (%s)", ", ".join(covered))
+                db.execute_sql(HISTORY_DDL)
+                db.execute_sql(_baseline_script())
+                for name in covered:
+                    _record(db, name)
+                applied.extend(covered)
+        for name in names:
+            if name <= BASELINE_LAST:
+                continue
+            branch = None
+            with db.atomic():
+                db.execute_sql(_MIGRATION_LOCK)
+                if name in postgresql_history(db):
+                    continue
+                branch = _read_postgresql_branch(folder / f"{name}.py")
+                log.info("applying migration %s (PostgreSQL)", name)
+                migrator = Migrator(db)
+                branch(migrator, db)
+                migrator()
+                _record(db, name)
+            applied.append(name)
+    except peewee.DatabaseError as exc:
+        raise _postgresql_error(exc, "cannot migrate the PostgreSQL database") from exc
+    return applied
