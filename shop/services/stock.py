@@ -149,7 +149,8 @@ FROM order_items AS i JOIN products AS p ON p.id = i.product_id
 WHERE NOT EXISTS (SELECT 1 FROM stock_moves AS m WHERE m.order_id = i.order_id
                   AND m.product_id = i.product_id AND m.reason = 'sale')
 UNION ALL
-SELECT m.product_id, p.sku, m.reason || ' moves of order ' || coalesce(CAST(m.order_id AS TEXT), '(none)')
+SELECT m.product_id, p.sku, m.reason || ' moves of order '
+       || coalesce(CAST(m.order_id AS TEXT), '(none)')
        || ' bring back ' || sum(m.qty_change) || ' but the order line has '
        || coalesce(CAST(i.quantity AS TEXT), 'no line')
 FROM stock_moves AS m JOIN products AS p ON p.id = m.product_id
