@@ -342,6 +342,15 @@ def lock_for_move(product_id: int) -> int | None:
     return None if row is None else row[0]
 
 
+def read_snapshot() -> Any:
+    """A read-only transaction whose statements all see one snapshot (``stock verify``
+    beside live traffic): SQLite's deferred transaction takes its snapshot at the first
+    read; PostgreSQL's READ COMMITTED would take one per statement, so REPEATABLE READ."""
+    if engine() == "postgresql":
+        return database.atomic(isolation_level="REPEATABLE READ")
+    return database.atomic()
+
+
 def execute_unlogged(sql: str, params: tuple) -> Any:
     """Run ``sql`` on this thread's connection without Peewee's statement log (whose DEBUG
     lines show parameters: for statements that carry a secret). Returns the cursor."""

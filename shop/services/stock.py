@@ -13,7 +13,7 @@ from typing import Any
 import peewee
 
 from shop import clock
-from shop.db import database, write_transaction
+from shop.db import database, read_snapshot, write_transaction
 from shop.errors import Invalid, NotFound
 from shop.models import Product, StockMove
 from shop.models.stock import REASON_SIGNS
@@ -197,7 +197,7 @@ def verify(on_progress: Callable[[int], None] | None = None) -> VerifyReport:
     query alone looks fine."""
     system.require_intact()
     violations: list[Violation] = []
-    with database.atomic():  # one read snapshot for every check
+    with read_snapshot():  # one read snapshot for every check
         for pid, sku, stock, head, total, newest in _balance_problems(on_progress):
             if stock != total:
                 violations.append(Violation(pid, sku, f"stock_quantity {stock} but the "
