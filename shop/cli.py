@@ -147,10 +147,9 @@ def create_admin(ctx: click.Context, email: str, name: str, password_stdin: bool
       printf '%s' "$ADMIN_PASSWORD" | shop create-admin --email owner@shop.ie --password-stdin
     """
     from shop.services import accounts
-    from shop.services.migrations import migrate as run
 
     _configure(ctx)
-    run()
+    system.prepare_schema()
     password = _read_password(password_stdin,
                               "Password (leave empty to promote an existing account)")
     user, created = accounts.create_admin(email, password, name)
@@ -180,10 +179,9 @@ def seed_demo(ctx: click.Context, password: str | None, products: int) -> None:
       shop seed-demo --products 100000
     """
     from shop.services import demo
-    from shop.services.migrations import migrate as run
 
     _configure(ctx, creates=True)
-    run()
+    system.prepare_schema()
     result = demo.seed(password)
     if not result.created:
         click.echo("demo data already present; nothing changed")
@@ -651,7 +649,7 @@ def serve(ctx: click.Context, bind: str, workers: int, threads: int, timeout: in
     from shop.api.worker import LIMIT_REQUEST_LINE
 
     settings = _configure(ctx, creates=True)
-    system.prepare_schema()  # once, here: never per worker
+    system.prepare_schema(check=True)  # once, here: never per worker
     system.disconnect()  # no connection, and no checkpoint under way, across the exec
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     env = {**os.environ, "SHOP_DATABASE": str(settings.database)}

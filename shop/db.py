@@ -77,7 +77,11 @@ def init_database(target: str | Path, *,
         disconnect_all()
         _busy_timeout_ms = busy_timeout_ms
         database.initialize(postgresql_database(str(target), lock_timeout_ms=busy_timeout_ms))
-        sync_clock()
+        if _clock_sync is not None and _clock_sync[0] == str(target) and \
+                _real_monotonic() - _clock_sync[1] < CLOCK_RESYNC_SECONDS:
+            clock.set_offset(_clock_sync[2])  # the same server, measured moments ago
+        else:
+            sync_clock()
         return
     path = Path(target)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,7 +103,7 @@ def engine() -> str:
 # clocks do not move), so a server whose clock runs an hour ahead does not expire a
 # shopper's live hold. The skew left is half a round trip plus the drift between syncs.
 CLOCK_RESYNC_SECONDS = 600.0
-_clock_synced_at = 0.0
+_clock_sync: tuple[str, float, timedelta] | None = None  # the URL, when, the offset
 
 
 def _real_monotonic() -> float:
@@ -109,18 +113,18 @@ def _real_monotonic() -> float:
 def sync_clock() -> timedelta:
     """Measure this process's offset from the PostgreSQL server's clock and let
     :func:`shop.clock.now` follow the server; returns the offset."""
-    global _clock_synced_at
+    global _clock_sync
     before = clock.local_now()
     (server,) = database.execute_sql("SELECT clock_timestamp()").fetchone()
     after = clock.local_now()
     offset = server - (before + (after - before) / 2)
     clock.set_offset(offset)
-    _clock_synced_at = _real_monotonic()
+    _clock_sync = (str(database.database), _real_monotonic(), offset)
     return offset
 
 
 def _maybe_resync_clock() -> None:
-    if _real_monotonic() - _clock_synced_at > CLOCK_RESYNC_SECONDS:
+    if _clock_sync is None or _real_monotonic() - _clock_sync[1] > CLOCK_RESYNC_SECONDS:
         try:
             sync_clock()
         except peewee.DatabaseError:
@@ -327,6 +331,26 @@ def lock_products(product_ids: Iterable[int]) -> bool:
             f"SELECT id FROM products WHERE id IN ({', '.join('?' * len(ids))}) "
             "ORDER BY id FOR UPDATE", tuple(ids)).fetchall()
     return bool(ids)
+
+
+def serialize_on(*keys: str) -> None:
+    """Inside a write transaction that counts rows and then adds one (a throttle): make
+    the transactions naming the same key run one after another. PostgreSQL's READ
+    COMMITTED would let parallel ones all count the same rows; a transaction-scoped
+    advisory lock per key (taken in key order) queues them. SQLite's write transaction
+    queues every writer already."""
+    if engine() != "postgresql":
+        return
+    for key in sorted(set(keys)):
+        database.execute_sql("SELECT pg_advisory_xact_lock(hashtext(?))", (key,)).fetchall()
+
+
+def locked(query: peewee.Select) -> peewee.Select:
+    """``query`` reading rows this transaction is about to change: ``FOR UPDATE`` on
+    PostgreSQL (READ COMMITTED: two servers must not both read an offer as open and both
+    answer it; a row another transaction changed is read again once it commits), the
+    query itself on SQLite, whose write transaction holds the one write lock already."""
+    return query.for_update() if engine() == "postgresql" else query
 
 
 def lock_for_move(product_id: int) -> int | None:

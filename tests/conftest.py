@@ -73,14 +73,17 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def database_url(request: pytest.FixtureRequest) -> str | None:
-    """On the PostgreSQL run, a fresh database of the schema for this test (its URL);
-    None on SQLite."""
+def database_url(request: pytest.FixtureRequest,
+                 monkeypatch: pytest.MonkeyPatch) -> str | None:
+    """On the PostgreSQL run, a fresh database of the schema for this test (its URL, also
+    in SHOP_DATABASE_URL for the apps, commands and servers the test starts); None on
+    SQLite."""
     if ENGINE != "postgresql":
         return None
     from tests import engine
 
     engine.current_url = request.getfixturevalue("pg_fresh_url")
+    monkeypatch.setenv("SHOP_DATABASE_URL", engine.current_url)
     return engine.current_url
 
 

@@ -31,6 +31,8 @@ class _Connection:
         self._conn = psycopg.connect(url)
 
     def execute(self, sql: str, params: Any = ()) -> Any:
+        # SQLite's group_concat(x) is PostgreSQL's string_agg (here in the order of x).
+        sql = re.sub(r"group_concat\(([\w.]+)\)", r"string_agg(\1::text, ',' ORDER BY \1)", sql)
         parts = re.split(r"('(?:[^']|'')*')", sql)
         sql = "".join(p if i % 2 else p.replace("%", "%%").replace("?", "%s")
                       for i, p in enumerate(parts)) if params else sql

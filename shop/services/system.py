@@ -265,15 +265,17 @@ def after_error(exc: BaseException) -> ShopError | None:
     return storage_fault(exc)
 
 
-def prepare_schema() -> list[str]:
-    """Bring the database to the shop's schema before serving (once, not per worker):
-    on SQLite, check the file and apply pending migrations; on PostgreSQL, build the
-    models' schema when the database is empty (migrations with a PostgreSQL branch come
-    next: docs/scaling.md). Returns what was applied."""
+def prepare_schema(*, check: bool = False) -> list[str]:
+    """Bring the database to the shop's schema (``shop serve``, once, not per worker; the
+    commands that may start a shop): on SQLite, apply pending migrations, ``check``ing the
+    file first (a damaged file is refused, not served); on PostgreSQL, build the models'
+    schema when the database is empty (migrations with a PostgreSQL branch come next:
+    docs/scaling.md). Returns what was applied."""
     from shop.services.migrations import migrate
 
     if engine() != "postgresql":
-        require_intact(quick=True)  # a damaged file is refused, not served
+        if check:
+            require_intact(quick=True)
         return migrate()
     from shop.models import create_schema
 
