@@ -301,3 +301,25 @@ def pg_fresh_url(postgresql_url: str, postgresql_schema_template: str) -> Iterat
         disconnect_all()
         admin.execute_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.close_all()
+
+
+@pytest.fixture(scope="module")
+def module_database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """For a module-scoped shop: on the PostgreSQL run, one fresh database for the module
+    (its URL); None on SQLite."""
+    if ENGINE != "postgresql":
+        yield None
+        return
+    from shop.db import disconnect_all, postgresql_database
+
+    url = request.getfixturevalue("postgresql_url")
+    template = request.getfixturevalue("postgresql_schema_template")
+    admin = postgresql_database(url)
+    name = f"shop_module_{os.getpid()}_{next(_copies)}"
+    admin.execute_sql(f"CREATE DATABASE {name} TEMPLATE {template} STRATEGY FILE_COPY")
+    try:
+        yield _database_url(url, name)
+    finally:
+        disconnect_all()
+        admin.execute_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close_all()

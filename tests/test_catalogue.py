@@ -53,11 +53,14 @@ def _stock_shelf() -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def _shared_shelf(tmp_path_factory) -> Iterator[tuple[Flask, list[dict[str, Any]]]]:
+def _shared_shelf(tmp_path_factory, module_database_url
+                  ) -> Iterator[tuple[Flask, list[dict[str, Any]]]]:
     path = tmp_path_factory.mktemp("shelf") / "shop.db"
-    init_database(path)
-    migrate()
-    app = create_app({"DATABASE": path, "TESTING": True})
+    init_database(module_database_url or path)
+    if module_database_url is None:
+        migrate()
+    app = create_app({"DATABASE": path, "DATABASE_URL": module_database_url or "",
+                      "TESTING": True})
     yield app, _stock_shelf()
     database.close()
 

@@ -163,3 +163,26 @@ def test_on_sqlite_one_box_has_one_clock(tmp_path) -> None:
     assert _sweep_an_hour_ahead(env) == "1"
     init_database(path)
     assert catalogue.get_product(product_id, include_unpublished=True)["stock_quantity"] == 1
+
+
+def test_a_row_lock_held_past_the_lock_timeout_is_a_503(pg_fresh_url: str) -> None:
+    """Another client holds the product's row lock longer than the lock timeout (5 s):
+    the shop answers 503 busy with Retry-After, never a 500, and writes nothing."""
+    import psycopg
+
+    from shop.api import create_app
+    from tests.conftest import sign_up
+
+    init_database(pg_fresh_url)
+    product_id = _product(1, 2)
+    client = create_app({"DATABASE_URL": pg_fresh_url, "TESTING": True}).test_client()
+    headers = sign_up(client, "ann@example.com")
+    with psycopg.connect(pg_fresh_url) as blocker:  # a transaction, open until the end
+        blocker.execute("SELECT id FROM products WHERE id = %s FOR UPDATE", (product_id,))
+        r = client.post("/api/cart/items", json={"product_id": product_id, "quantity": 1},
+                        headers=headers)
+        blocker.rollback()
+    assert r.status_code == 503
+    assert r.get_json()["error"]["code"] == "busy" and r.headers["Retry-After"] == "1"
+    assert database.execute_sql("SELECT count(*) FROM product_reservations").fetchone() == (0,)
+    database.close_all()
