@@ -59,8 +59,31 @@ def _pragmas(busy_timeout_ms: int) -> list[tuple[str, object]]:
 _busy_timeout_ms = DEFAULT_BUSY_TIMEOUT_MS
 _sqlite = PooledSqliteDatabase(None, pragmas=_pragmas(DEFAULT_BUSY_TIMEOUT_MS),
                                max_connections=None, stale_timeout=POOL_STALE_SECONDS)
+
+
+class _SharedDatabase(peewee.DatabaseProxy):
+    """Peewee's proxy, through which an attribute may also be set on (and deleted from)
+    the database it stands for, as on the database itself (the migration recorder wraps
+    ``execute_sql`` so)."""
+
+    __slots__ = ()
+    _OWN = frozenset({"obj", "_callbacks", "_Model"})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self._OWN:
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.obj, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        if name in self._OWN:
+            object.__delattr__(self, name)
+        else:
+            delattr(self.obj, name)
+
+
 # The one database every model and service uses: SQLite's file, or a PostgreSQL server.
-database = peewee.DatabaseProxy()
+database = _SharedDatabase()
 database.initialize(_sqlite)
 checkpointer = Checkpointer()  # given the writer queue below: writers_held
 
@@ -90,6 +113,12 @@ def init_database(target: str | Path, *,
     database.initialize(_sqlite)
     clock.set_offset(None)  # one box: its own clock
     _sqlite.init(str(path), pragmas=_pragmas(busy_timeout_ms), check_same_thread=False)
+
+
+def database_label() -> str:
+    """The database for messages and logs: the file, or the server's URL with any
+    password hidden."""
+    return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", str(database.database))
 
 
 def engine() -> str:
@@ -598,14 +627,14 @@ class Faults:
         if self.code != fault.code:
             self.code = fault.code
             log.error(self.SENTENCES.get(fault.code, self.SENTENCES["storage_error"])
-                      .format(path=database.database))
+                      .format(path=database_label()))
 
     def cleared(self) -> None:
         """A write went through: the episode is over for the log. (/healthz still shows
         the fault for a few seconds: one small write, a mail's say, can fit where a
         checkout's cannot.)"""
         if self.code is not None:
-            log.warning("the database %s takes writes again (after %s)", database.database,
+            log.warning("the database %s takes writes again (after %s)", database_label(),
                         self.code)
             self.code = None
 

@@ -21,6 +21,7 @@ from shop.db import (
     busy_timeout_pragma,
     checkpointer,
     database,
+    database_label,
     disconnect_all,
     engine,
     faults,
@@ -103,7 +104,7 @@ def damaged(problems: list[str], where: object = None) -> Damaged:
     problems and the next step."""
     shown = "; ".join(" ".join(p.split()) for p in problems[:3])
     more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
-    said = Damaged(f"the database {where or database.database} is damaged ({shown}{more}); "
+    said = Damaged(f"the database {where or database_label()} is damaged ({shown}{more}); "
                    f"{RESTORE_STEP}", details={"problems": problems})
     said.explained = True  # type: ignore[attr-defined]
     return said
@@ -122,15 +123,15 @@ def storage_errors() -> Iterator[None]:
     except StorageError as fault:  # write_transaction's own: said for a person, not a CLI
         if getattr(fault, "explained", False) or fault.__cause__ is None:
             raise
-        raise explain(fault, database.database) from fault.__cause__
+        raise explain(fault, database_label()) from fault.__cause__
     except (peewee.DatabaseError, sqlite3.DatabaseError) as exc:
         fault = storage_fault(exc)
         if fault is not None:
-            raise explain(fault, database.database) from exc
+            raise explain(fault, database_label()) from exc
         text = " ".join(str(exc).split())
         what = next((says for needle, says in _SCHEMA_MESSAGES if needle in text.lower()),
                     f"failed: {text}")
-        raise StorageError(f"the database {database.database} {what}") from exc
+        raise StorageError(f"the database {database_label()} {what}") from exc
 
 
 # Lines of SQLite's integrity report kept: enough to say what is wrong.
