@@ -117,7 +117,7 @@ def price_probe(query: ProductQuery) -> Statement | None:
         return None
     where, params = _conditions(query)
     return Statement(f"SELECT count(*) FROM (SELECT 1 FROM products AS p WHERE "
-                     f"{' AND '.join(where)} LIMIT {WIDE_PRICE_RANGE})", tuple(params))
+                     f"{' AND '.join(where)} LIMIT {WIDE_PRICE_RANGE}) AS probe", tuple(params))
 
 
 def _price_column(query: ProductQuery) -> str:
