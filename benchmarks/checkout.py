@@ -13,6 +13,8 @@ Prints the figures; asserts nothing. Only 127.0.0.1 is ever contacted.
     python benchmarks/checkout.py --only b --seconds 5 --clients 32
     python benchmarks/checkout.py --only b --replica   # the same with Litestream on
     python benchmarks/checkout.py --only b --payments stripe  # Stripe on (a local stand-in)
+    python benchmarks/checkout.py --database-url postgresql://shop@/postgres?host=/tmp/pg
+        # (b) on SQLite, then on PostgreSQL with one and with two `shop serve` ÷ SQLite
 """
 
 from __future__ import annotations
@@ -134,12 +136,44 @@ def part_a(n: int, rounds: int = 5) -> None:
     print(f"    service ÷ raw: {raw / service:8.2f}   (goal ≥ 0.8)")
 
 
+@contextlib.contextmanager
+def _fresh_postgresql(url: str | None):
+    """A new database on the server of ``url`` (its user may create databases), with the
+    schema, dropped after; None on SQLite."""
+    if url is None:
+        yield None
+        return
+    import os
+    from urllib.parse import urlsplit, urlunsplit
+
+    from shop.db import postgresql_database
+    from shop.services import system
+
+    admin = postgresql_database(url)
+    name = f"shop_bench_{os.getpid()}"
+    admin.execute_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.execute_sql(f"CREATE DATABASE {name}")
+    fresh = urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+    init_database(fresh)
+    system.prepare_schema()
+    try:
+        yield fresh
+    finally:
+        database.close_all()
+        admin.execute_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close_all()
+
+
 def part_b(seconds: float, clients: int, workers: int, threads: int,
-           replica: bool = False, payments: str = "manual") -> None:
-    with tempfile.TemporaryDirectory(prefix="shop-bench-") as tmp:
+           replica: bool = False, payments: str = "manual", *,
+           database_url: str | None = None, servers: int = 1) -> float:
+    """Returns the checkouts per second."""
+    with tempfile.TemporaryDirectory(prefix="shop-bench-") as tmp, \
+            _fresh_postgresql(database_url) as url:
         path = Path(tmp) / "http.db"
-        init_database(path)
-        migrate()
+        if url is None:
+            init_database(path)
+            migrate()
         tokens = []
         password_hash = accounts.hash_password("a long enough password")
         for n in range(clients):
@@ -154,6 +188,8 @@ def part_b(seconds: float, clients: int, workers: int, threads: int,
         stock.adjust(last, units, "restock")
         database.close()
         env = {"SHOP_REPLICA_URL": f"file://{Path(tmp) / 'replica'}"} if replica else {}
+        if url is not None:
+            env["SHOP_DATABASE_URL"] = url
         with contextlib.ExitStack() as stack:
             if payments == "stripe":  # the stand-in for Stripe's API, on 127.0.0.1
                 stripe_api = stack.enter_context(StripeStandIn())
@@ -161,15 +197,15 @@ def part_b(seconds: float, clients: int, workers: int, threads: int,
                             "SHOP_STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
                             "SHOP_STRIPE_API_BASE": stripe_api.base,
                             "SHOP_PUBLIC_URL": "http://shop.test"})
-            base = stack.enter_context(running_shop(path, workers=workers, threads=threads,
-                                                    env=env))
-            port = int(base.rsplit(":", 1)[1])
-            health = load(port, "/healthz", clients, 2, seconds)
+            ports = [int(stack.enter_context(running_shop(
+                path, workers=workers, threads=threads, env=env)).rsplit(":", 1)[1])
+                for _ in range(servers)]
+            health = load(ports[0], "/healthz", clients, 2, seconds)
             results: list = []
-            _crowd(port, tokens, pid, time.perf_counter() + seconds, results)
+            _crowd(ports, tokens, pid, time.perf_counter() + seconds, results)
             rush: list = []
-            _crowd(port, tokens, last, time.perf_counter() + 60, rush, attempts=10)
-        init_database(path)
+            _crowd(ports, tokens, last, time.perf_counter() + 60, rush, attempts=10)
+        init_database(url or path)
         report = stock.verify()
         sold = -sum(m["qty_change"] for m in _moves(last) if m["reason"] == "sale")
         left = catalogue.get_product(last)["stock_quantity"]
@@ -178,8 +214,9 @@ def part_b(seconds: float, clients: int, workers: int, threads: int,
     latencies = [r[0] * 1000 for r in done]
     statuses = sorted({r[1] for r in results})
     rate = len(done) / seconds
-    print(f"(b) HTTP: gunicorn {workers} workers x {threads} threads, {clients} buyers, "
-          f"{seconds:.0f} s{', replicating with litestream' if replica else ''}, "
+    engine = (f"PostgreSQL, {servers} app server(s)" if database_url else "SQLite")
+    print(f"(b) HTTP on {engine}: gunicorn {workers} workers x {threads} threads, {clients} "
+          f"buyers, {seconds:.0f} s{', replicating with litestream' if replica else ''}, "
           f"payments {payments}")
     print(f"    /healthz:  {health['rps']:8.0f} req/s")
     print(f"    checkouts: {rate:8.0f} /s, p50 {percentile(latencies, 50):.1f} ms, "
@@ -189,12 +226,15 @@ def part_b(seconds: float, clients: int, workers: int, threads: int,
     print(f"    sell-out: {len(rush)} attempts for {units} units, statuses {rushed}: sold "
           f"{sold}, {left} left; oversold: {max(0, sold - units)}; ledger invariants: "
           f"{'ok' if not report.violations else report.violations[:3]}")
+    return rate
 
 
-def _crowd(port: int, tokens: list[str], pid: int, until: float, out: list,
+def _crowd(ports: list[int], tokens: list[str], pid: int, until: float, out: list,
            attempts: int = 10**9) -> None:
-    buyers = [threading.Thread(target=buyer, args=(port, t, pid, until, out, attempts))
-              for t in tokens]
+    """One thread per buyer, the buyers dealt round the servers."""
+    buyers = [threading.Thread(target=buyer,
+                               args=(ports[i % len(ports)], t, pid, until, out, attempts))
+              for i, t in enumerate(tokens)]
     for b in buyers:
         b.start()
     for b in buyers:
@@ -249,7 +289,21 @@ def main() -> None:
                         help="(b) with continuous replication on (SHOP_REPLICA_URL, a file)")
     parser.add_argument("--payments", choices=["manual", "stripe"], default="manual",
                         help="(b) with SHOP_PAYMENTS=stripe against a local Stripe stand-in")
+    parser.add_argument("--database-url", metavar="URL",
+                        help="(b) on PostgreSQL too: a server whose user may create "
+                             "databases (postgresql://user@host/db); prints HTTP "
+                             "checkouts/s with one and two app servers ÷ SQLite with one")
     args = parser.parse_args()
+    if args.database_url:
+        lite = part_b(args.seconds, args.clients, args.workers, args.threads)
+        one = part_b(args.seconds, args.clients, args.workers, args.threads,
+                     database_url=args.database_url, servers=1)
+        two = part_b(args.seconds, args.clients, args.workers, args.threads,
+                     database_url=args.database_url, servers=2)
+        print(f"(b) HTTP checkouts/s ÷ SQLite with one server: PostgreSQL with one server "
+              f"{one / lite:.2f}, with two servers {two / lite:.2f} "
+              f"(SQLite {lite:.0f}/s, PostgreSQL {one:.0f}/s and {two:.0f}/s)")
+        return
     if args.only in (None, "a"):
         part_a(args.n)
     if args.only in (None, "b"):

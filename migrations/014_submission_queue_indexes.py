@@ -22,3 +22,9 @@ STATEMENTS = (
 def migrate(migrator, database, *, fake=False):
     for statement in STATEMENTS:
         migrator.sql(statement)
+
+
+def migrate_postgresql(migrator, database):
+    # The same statements: indexes read alike on both engines.
+    for statement in STATEMENTS:
+        migrator.sql(statement)

@@ -23,4 +23,19 @@ if [ "$status" -eq 5 ]; then
     echo "pytest collected no tests: that is a failure, not a pass" >&2
     exit 1
 fi
-exit "$status"
+# The second pass: the same tests on PostgreSQL (SHOP_TEST_ENGINE=postgresql), those of the
+# files listed in tests/postgresql_suite.txt and not marked sqlite_only (tests/conftest.py
+# says what it deselected). Exit 5 there means the selection has nothing for PostgreSQL.
+if [ -z "${SHOP_TEST_DATABASE_URL:-}" ]; then
+    echo "the PostgreSQL pass did not run: ${SHOP_TEST_POSTGRES_UNAVAILABLE:-no server}" >&2
+    [ "${CI:-}" = "true" ] && exit 1
+    exit "$status"
+fi
+echo "--- the same suite on PostgreSQL (tests/postgresql_suite.txt) ---"
+set +e
+SHOP_TEST_ENGINE=postgresql .venv/bin/python -m pytest "$@"
+pg_status=$?
+set -e
+[ "$pg_status" -eq 5 ] && pg_status=0
+[ "$status" -ne 0 ] && exit "$status"
+exit "$pg_status"

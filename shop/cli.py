@@ -92,6 +92,9 @@ def _configure(ctx: click.Context, *, creates: bool = False) -> Settings:
     refuses before a file or folder is made."""
     settings: Settings = ctx.obj
     path = settings.database
+    if settings.database_url:  # a PostgreSQL server (SHOP_DATABASE_URL): no file to check
+        system.configure(settings)
+        return settings
     if path.is_dir():
         raise MissingDatabase(f"the database {path} is a folder, not a file; "
                               "check --database / SHOP_DATABASE")
@@ -187,10 +190,9 @@ def create_admin(ctx: click.Context, email: str, name: str, password_stdin: bool
       printf '%s' "$ADMIN_PASSWORD" | shop create-admin --email owner@shop.ie --password-stdin
     """
     from shop.services import accounts
-    from shop.services.migrations import migrate as run
 
     _configure(ctx)
-    run()
+    system.prepare_schema()
     password = _read_password(password_stdin,
                               "Password (leave empty to promote an existing account)")
     user, created = accounts.create_admin(email, password, name)
@@ -220,10 +222,9 @@ def seed_demo(ctx: click.Context, password: str | None, products: int) -> None:
       shop seed-demo --products 100000
     """
     from shop.services import demo
-    from shop.services.migrations import migrate as run
 
     _configure(ctx, creates=True)
-    run()
+    system.prepare_schema()
     result = demo.seed(password)
     if not result.created:
         click.echo("demo data already present; nothing changed")
@@ -804,6 +805,9 @@ def serve(ctx: click.Context, bind: str, workers: int, threads: int, timeout: in
     tables; `shop stock verify` does that): a damaged file is refused with exit 1 and
     the next step (`shop restore`).
 
+    With SHOP_DATABASE_URL=postgresql://... every server serves from that PostgreSQL
+    database (an empty one gets the schema first): run several against one server.
+
     In production put a buffering reverse proxy in front (docs/deployment.md).
 
     \b
@@ -811,15 +815,15 @@ def serve(ctx: click.Context, bind: str, workers: int, threads: int, timeout: in
       shop serve --bind 127.0.0.1:8000 --workers 2 --threads 8
     """
     from shop.api.worker import LIMIT_REQUEST_LINE
-    from shop.services.migrations import migrate as run
 
     settings = _configure(ctx, creates=True)
-    system.require_intact(quick=True)  # a damaged file is refused, not served
-    run()  # once, here: never per worker
+    system.prepare_schema(check=True)  # once, here: never per worker
     system.disconnect()  # no connection, and no checkpoint under way, across the exec
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     env = {**os.environ, "SHOP_DATABASE": str(settings.database)}
-    click.echo(f"serving {settings.database} on http://{bind} with {workers} worker(s) "
+    if settings.database_url:
+        env["SHOP_DATABASE_URL"] = settings.database_url
+    click.echo(f"serving {settings.database_name} on http://{bind} with {workers} worker(s) "
                f"x {threads} thread(s)")
     argv = [gunicorn, "--bind", bind, "--workers", str(workers),
             "--worker-class", "shop.api.worker.JsonErrorWorker", "--threads", str(threads),

@@ -7,14 +7,33 @@ order in SQL, on SQLite and on D1 alike.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 STORED_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
+# One clock for every app server of a shop on PostgreSQL: this process's offset from the
+# database server's clock (measured by shop.db.sync_clock); None on SQLite, one box with
+# one clock.
+_offset: timedelta | None = None
+
 
 def now() -> datetime:
-    """The current time, aware, in UTC."""
+    """The current time, aware, in UTC: on PostgreSQL the database server's, as measured
+    (so servers whose clocks disagree decide expiries alike); else this machine's."""
+    if _offset is None:
+        return datetime.now(UTC)
+    return datetime.now(UTC) + _offset
+
+
+def local_now() -> datetime:
+    """This machine's own clock, whatever the database's."""
     return datetime.now(UTC)
+
+
+def set_offset(offset: timedelta | None) -> None:
+    """Follow another clock (``now() = this machine's + offset``), or this machine's."""
+    global _offset
+    _offset = offset
 
 
 def to_text(moment: datetime) -> str:

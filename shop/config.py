@@ -116,6 +116,14 @@ def _url(env: dict[str, str], name: str, example: str) -> str:
     return url
 
 
+def _database_url(env: dict[str, str]) -> str:
+    url = env.get("SHOP_DATABASE_URL", "").strip()
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("SHOP_DATABASE_URL must be a PostgreSQL URL "
+                          "(postgresql://user:password@host/dbname); leave it unset for SQLite")
+    return url
+
+
 def _currency(env: dict[str, str]) -> str:
     currency = (env.get("SHOP_CURRENCY") or "eur").lower()
     if not _CURRENCY.fullmatch(currency):
@@ -156,6 +164,9 @@ def _payments(env: dict[str, str], environment: str) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Settings:
     database: Path = Path("var/shop.db")
+    # postgresql://user:password@host/db: the shop on a PostgreSQL server instead of the
+    # SQLite file (docs/scaling.md); empty: SQLite.
+    database_url: str = field(default="", repr=False)  # may carry a password
     secret_key: str = field(default=DEV_SECRET_KEY, repr=False)
     environment: str = "development"
     hold_minutes: int = 15
@@ -199,6 +210,18 @@ class Settings:
     stripe_api_base: str = ""  # tests only: where the stripe library sends its requests
 
     @property
+    def database_target(self) -> str | Path:
+        """What the shop's database is: the PostgreSQL URL if one is set, else the file."""
+        return self.database_url or self.database
+
+    @property
+    def database_name(self) -> str:
+        """The database for messages: the file, or the server's URL without a password."""
+        if not self.database_url:
+            return str(self.database)
+        return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", self.database_url)
+
+    @property
     def is_development(self) -> bool:
         return self.environment in DEVELOPMENT_ENVIRONMENTS
 
@@ -221,6 +244,7 @@ class Settings:
                               "(e.g. smtps://user:password@smtp.example.com:465)")
         return cls(
             database=Path(env.get("SHOP_DATABASE") or "var/shop.db"),
+            database_url=_database_url(env),
             secret_key=secret,
             environment=environment,
             hold_minutes=_int(env, "SHOP_HOLD_MINUTES", 15, minimum=1),

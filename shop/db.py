@@ -8,30 +8,37 @@ Connections are pooled (peewee's ``playhouse.pool``): closing one at the end of 
 hands it back for the next. Opening a connection costs ~0.7 ms at this schema's size (SQLite
 parses every table, index and trigger on first use), more than a catalogue page's query.
 
-PostgreSQL (docs/scaling.md, "PostgreSQL: status"): :func:`postgresql_database` opens the
-same models' database on a server through psycopg 3. Its engine differences are here (the
-connection) and in ``shop.models.sql_pg`` (the DDL Peewee cannot declare). The shop itself
-does not serve from PostgreSQL yet: the services' raw SQL is still SQLite's.
+PostgreSQL (docs/scaling.md, "PostgreSQL: status"): ``SHOP_DATABASE_URL=postgresql://...``
+points the same shared ``database`` (a Peewee ``DatabaseProxy``) at a server through psycopg
+3. The engine differences live here and in ``shop.models.sql_pg`` (the DDL Peewee cannot
+declare): the services write one dialect of raw SQL (``?`` placeholders, SQLite's words
+for a refusal), and :class:`ShopPostgresqlDatabase` translates the statement and the
+refusal; the write transaction is a plain ``BEGIN`` with a lock timeout instead of
+SQLite's writer queue, and :func:`lock_products` takes the row locks a ledger move needs.
 """
 
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import os
+import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import peewee
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
+from shop import clock
 from shop.checkpoints import Checkpointer
-from shop.errors import Busy, StorageError, refused, storage_fault
+from shop.errors import Busy, StorageError, is_busy, refused, storage_fault
 
 log = logging.getLogger(__name__)
 DEFAULT_BUSY_TIMEOUT_MS = 5000
@@ -50,22 +57,107 @@ def _pragmas(busy_timeout_ms: int) -> list[tuple[str, object]]:
 
 
 _busy_timeout_ms = DEFAULT_BUSY_TIMEOUT_MS
-database = PooledSqliteDatabase(None, pragmas=_pragmas(DEFAULT_BUSY_TIMEOUT_MS),
-                                max_connections=None, stale_timeout=POOL_STALE_SECONDS)
+_sqlite = PooledSqliteDatabase(None, pragmas=_pragmas(DEFAULT_BUSY_TIMEOUT_MS),
+                               max_connections=None, stale_timeout=POOL_STALE_SECONDS)
+
+
+class _SharedDatabase(peewee.DatabaseProxy):
+    """Peewee's proxy, through which an attribute may also be set on (and deleted from)
+    the database it stands for, as on the database itself (the migration recorder wraps
+    ``execute_sql`` so)."""
+
+    __slots__ = ()
+    _OWN = frozenset({"obj", "_callbacks", "_Model"})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self._OWN:
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.obj, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        if name in self._OWN:
+            object.__delattr__(self, name)
+        else:
+            delattr(self.obj, name)
+
+
+# The one database every model and service uses: SQLite's file, or a PostgreSQL server.
+database = _SharedDatabase()
+database.initialize(_sqlite)
 checkpointer = Checkpointer()  # given the writer queue below: writers_held
 
 
-def init_database(path: str | Path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
-    """Point the shared database at a file (creating its folder), closing any open connection."""
-    if str(path) == ":memory:":
+def init_database(target: str | Path, *,
+                  busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
+    """Point the shared database at a file (creating its folder) or, given a
+    ``postgresql://`` URL, at a PostgreSQL server; closing any open connection."""
+    if str(target) == ":memory:":
         raise ValueError("the shop needs a database file: :memory: hides locking behaviour")
     busy_timeout_ms = max(busy_timeout_ms, DEFAULT_BUSY_TIMEOUT_MS)
-    path = Path(path)
+    global _busy_timeout_ms
+    if is_postgresql_url(target):
+        disconnect_all()
+        _busy_timeout_ms = busy_timeout_ms
+        database.initialize(postgresql_database(str(target), lock_timeout_ms=busy_timeout_ms))
+        if _clock_sync is not None and _clock_sync[0] == str(target) and \
+                _real_monotonic() - _clock_sync[1] < CLOCK_RESYNC_SECONDS:
+            clock.set_offset(_clock_sync[2])  # the same server, measured moments ago
+        else:
+            sync_clock()
+        return
+    path = Path(target)
     path.parent.mkdir(parents=True, exist_ok=True)
     disconnect_all()
-    global _busy_timeout_ms
     _busy_timeout_ms = busy_timeout_ms
-    database.init(str(path), pragmas=_pragmas(busy_timeout_ms), check_same_thread=False)
+    database.initialize(_sqlite)
+    clock.set_offset(None)  # one box: its own clock
+    _sqlite.init(str(path), pragmas=_pragmas(busy_timeout_ms), check_same_thread=False)
+
+
+def database_label() -> str:
+    """The database for messages and logs: the file, or the server's URL with any
+    password hidden."""
+    return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", str(database.database))
+
+
+def engine() -> str:
+    """``"postgresql"`` or ``"sqlite"``: the engine the shared database is on now."""
+    return dialect_of(database.obj)
+
+
+# One clock (docs/scaling.md): on PostgreSQL every app server compares against the database
+# server's time, not its own. The offset between the two is measured when the database is
+# chosen and again after CLOCK_RESYNC_SECONDS of real time (a monotonic clock that test
+# clocks do not move), so a server whose clock runs an hour ahead does not expire a
+# shopper's live hold. The skew left is half a round trip plus the drift between syncs.
+CLOCK_RESYNC_SECONDS = 600.0
+_clock_sync: tuple[str, float, timedelta] | None = None  # the URL, when, the offset
+
+
+def _real_monotonic() -> float:
+    return time.clock_gettime(time.CLOCK_MONOTONIC)
+
+
+def sync_clock() -> timedelta:
+    """Measure this process's offset from the PostgreSQL server's clock and let
+    :func:`shop.clock.now` follow the server; returns the offset."""
+    global _clock_sync
+    before = clock.local_now()
+    (server,) = database.execute_sql("SELECT clock_timestamp()").fetchone()
+    after = clock.local_now()
+    offset = server - (before + (after - before) / 2)
+    clock.set_offset(offset)
+    _clock_sync = (str(database.database), _real_monotonic(), offset)
+    return offset
+
+
+def _maybe_resync_clock() -> None:
+    if _clock_sync is None or _real_monotonic() - _clock_sync[1] > CLOCK_RESYNC_SECONDS:
+        try:
+            sync_clock()
+        except peewee.DatabaseError:
+            log.warning("could not read the database server's clock; keeping the last offset")
 
 
 _before_disconnect: list[Callable[[], object]] = []
@@ -85,10 +177,21 @@ class ShopPostgresqlDatabase(PooledPostgresqlDatabase):
     both engines, and a Python bool is sent as 0/1. SQL built by Peewee carries
     ``ctx.state.dialect == "postgresql"``, which the models' per-dialect CHECKs read
     (``shop.models.base``).
+
+    The services' raw SQL is written once, with SQLite's ``?`` placeholders: it is
+    translated here (:func:`_postgresql_statement`), and a raw INSERT returns its id as
+    ``cursor.lastrowid``. A refusal (SQLSTATE class 23) is raised with SQLite's words for
+    it (``UNIQUE constraint failed: users.email``, ``CHECK constraint failed: ...``), so
+    :func:`shop.errors.refused` and :func:`shop.errors.constraint_of` read one language;
+    the driver's error stays its ``__cause__``.
     """
 
     field_types = {**PooledPostgresqlDatabase.field_types, "BOOL": "SMALLINT"}
     dialect = "postgresql"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._checks: dict[tuple[str, str], str] = {}
 
     def get_context_options(self) -> dict:
         return {**super().get_context_options(), "dialect": self.dialect}
@@ -98,6 +201,73 @@ class ShopPostgresqlDatabase(PooledPostgresqlDatabase):
         conn.adapters.register_dumper(bool, _psycopg.BoolAsInt)
         conn.cursor_factory = _psycopg.Cursor
         return conn
+
+    def execute_sql(self, sql, params=None):  # type: ignore[no-untyped-def]
+        sql, returning = _postgresql_statement(sql)
+        try:
+            cursor = super().execute_sql(sql, params)
+        except peewee.IntegrityError as exc:
+            cause = getattr(exc, "orig", None) or exc.__context__ or exc
+            raise peewee.IntegrityError(self._sqlite_words(cause)) from cause
+        if returning:
+            row = cursor.fetchone()
+            cursor.lastrowid = row[0] if row else None
+        return cursor
+
+    def _sqlite_words(self, error: Exception) -> str:
+        """A refusal as SQLite words it (the services and the API read one language)."""
+        diag = getattr(error, "diag", None)
+        state = getattr(error, "sqlstate", None)
+        if diag is None:
+            return str(error)
+        table = diag.table_name or ""
+        if state == "23505":
+            key = re.match(r"Key \((.*)\)=\(", diag.message_detail or "")
+            names = [n for n in re.findall(r"(?<!::)\b([a-z_][a-z0-9_]*)\b(?!\s*\()",
+                                           key.group(1))] if key else []
+            return "UNIQUE constraint failed: " + ", ".join(f"{table}.{n}" for n in names)
+        if state == "23502":
+            return f"NOT NULL constraint failed: {table}.{diag.column_name}"
+        if state == "23503":
+            return "FOREIGN KEY constraint failed"
+        if state == "23514":
+            text = self._check_text(table, diag.constraint_name or "")
+            return f"CHECK constraint failed: {text}"
+        return diag.message_primary or str(error)
+
+    def _check_text(self, table: str, name: str) -> str:
+        """A CHECK's expression as written (``stock_quantity >= 0``), read on a side
+        connection: this one's transaction has failed and answers nothing more."""
+        if (table, name) not in self._checks:
+            import psycopg
+
+            with psycopg.connect(self.database, **self.connect_params) as side:
+                rows = side.execute(
+                    "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
+                    "FROM pg_constraint WHERE contype = 'c'").fetchall()
+            for relation, constraint, text in rows:
+                text = re.sub(r"^CHECK \((.*)\)$", r"\1", text)
+                if text.startswith("(") and text.endswith(")"):
+                    text = text[1:-1]
+                self._checks[(relation.strip('"'), constraint)] = text
+        return self._checks.get((table, name), name)
+
+
+@functools.lru_cache(maxsize=1024)
+def _postgresql_statement(sql: str) -> tuple[str, bool]:
+    """The services' raw SQL for psycopg: ``?`` placeholders (outside quotes) become
+    ``%s`` and a literal ``%`` doubles; a raw INSERT gets ``RETURNING id`` (there is no
+    lastrowid). Peewee's own SQL (``%s`` already, no ``?``) passes unchanged. Returns the
+    statement and whether it returns the new id."""
+    parts = re.split(r"('(?:[^']|'')*')", sql)
+    if not any("?" in part for i, part in enumerate(parts) if i % 2 == 0):
+        return sql, False
+    sql = "".join(part.replace("%", "%%") if i % 2 else
+                  part.replace("%", "%%").replace("?", "%s") for i, part in enumerate(parts))
+    returning = (sql.lstrip()[:6].upper() == "INSERT" and "RETURNING" not in sql.upper())
+    if returning:
+        sql += " RETURNING id"
+    return sql, returning
 
 
 def _psycopg_pieces() -> object:
@@ -125,16 +295,23 @@ def is_postgresql_url(target: str | Path) -> bool:
     return str(target).startswith(("postgresql://", "postgres://"))
 
 
-def postgresql_database(url: str) -> ShopPostgresqlDatabase:
+def postgresql_database(url: str, *,
+                        lock_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> ShopPostgresqlDatabase:
     """A database on a PostgreSQL server (``postgresql://user:pass@host/db``), pooled, in
-    autocommit between transactions. Bind the models to it with ``bind_ctx(ALL_MODELS)``."""
+    autocommit between transactions. Bind the models to it with ``bind_ctx(ALL_MODELS)``.
+
+    A statement waits at most ``lock_timeout_ms`` for a row lock (then SQLSTATE 55P03,
+    answered as 503 ``busy``, as SQLite's busy timeout is), and a transaction left idle
+    is ended by the server after a minute."""
     if not is_postgresql_url(url):
         raise ValueError(f"not a PostgreSQL URL: {url!r}")
     global _psycopg
     if _psycopg is None:
         _psycopg = _psycopg_pieces()
+    options = (f"-c lock_timeout={int(lock_timeout_ms)} "
+               "-c idle_in_transaction_session_timeout=60000 -c TimeZone=UTC")
     return ShopPostgresqlDatabase(url, prefer_psycopg3=True, max_connections=None,
-                                  stale_timeout=POOL_STALE_SECONDS)
+                                  stale_timeout=POOL_STALE_SECONDS, options=options)
 
 
 _psycopg: Any = None  # psycopg is imported only when PostgreSQL is used
@@ -164,8 +341,75 @@ def busy_timeout_pragma() -> str:
 
 
 def _is_lock_error(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return "database is locked" in text or "database is busy" in text
+    return is_busy(exc)
+
+
+def lock_products(product_ids: Iterable[int]) -> bool:
+    """Inside a write transaction, before a ledger move: lock these products' rows, in id
+    order (no two transactions wait on each other in a circle). On PostgreSQL a move's id
+    comes from a sequence before any lock, so without the row lock the head guard would
+    refuse the later commit of a lower id; and every hold and move of a product is written
+    under its lock, so two servers never end one hold twice. On SQLite the write
+    transaction already holds the one write lock: nothing to do. Returns whether locks
+    were taken (then what was read before them should be read again)."""
+    if engine() != "postgresql":
+        return False
+    ids = sorted(set(product_ids))
+    if ids:
+        database.execute_sql(
+            f"SELECT id FROM products WHERE id IN ({', '.join('?' * len(ids))}) "
+            "ORDER BY id FOR UPDATE", tuple(ids)).fetchall()
+    return bool(ids)
+
+
+def serialize_on(*keys: str) -> None:
+    """Inside a write transaction that counts rows and then adds one (a throttle): make
+    the transactions naming the same key run one after another. PostgreSQL's READ
+    COMMITTED would let parallel ones all count the same rows; a transaction-scoped
+    advisory lock per key (taken in key order) queues them. SQLite's write transaction
+    queues every writer already."""
+    if engine() != "postgresql":
+        return
+    for key in sorted(set(keys)):
+        database.execute_sql("SELECT pg_advisory_xact_lock(hashtext(?))", (key,)).fetchall()
+
+
+def locked(query: peewee.Select) -> peewee.Select:
+    """``query`` reading rows this transaction is about to change: ``FOR UPDATE`` on
+    PostgreSQL (READ COMMITTED: two servers must not both read an offer as open and both
+    answer it; a row another transaction changed is read again once it commits), the
+    query itself on SQLite, whose write transaction holds the one write lock already."""
+    return query.for_update() if engine() == "postgresql" else query
+
+
+def lock_for_move(product_id: int) -> int | None:
+    """Just before a ledger move of this product: on PostgreSQL, lock its row (a no-op
+    when this transaction holds it already) and return its balance, so a move the
+    balance cannot cover is refused before the statement (PostgreSQL would abort the
+    whole transaction where SQLite undoes one statement). None on SQLite, where the
+    write lock is held and the CHECK refuses the statement alone."""
+    if engine() != "postgresql":
+        return None
+    row = database.execute_sql("SELECT stock_quantity FROM products WHERE id = ? FOR UPDATE",
+                               (product_id,)).fetchone()
+    return None if row is None else row[0]
+
+
+def read_snapshot() -> Any:
+    """A read-only transaction whose statements all see one snapshot (``stock verify``
+    beside live traffic): SQLite's deferred transaction takes its snapshot at the first
+    read; PostgreSQL's READ COMMITTED would take one per statement, so REPEATABLE READ."""
+    if engine() == "postgresql":
+        return database.atomic(isolation_level="REPEATABLE READ")
+    return database.atomic()
+
+
+def execute_unlogged(sql: str, params: tuple) -> Any:
+    """Run ``sql`` on this thread's connection without Peewee's statement log (whose DEBUG
+    lines show parameters: for statements that carry a secret). Returns the cursor."""
+    if engine() == "postgresql":
+        return database.connection().execute(_postgresql_statement(sql)[0], params)
+    return database.connection().execute(sql, params)
 
 
 # Writers queue before they ask SQLite for its write lock. SQLite's lock has no queue: a
@@ -280,6 +524,10 @@ def write_transaction() -> Iterator[None]:
     one is dropped, never handed to the next request (see :func:`recover`). Nested calls
     become savepoints.
     """
+    if engine() == "postgresql":
+        with _postgresql_transaction():
+            yield
+        return
     deadline = time.monotonic() + _busy_timeout_ms / 1000
     if not _process_writer.acquire(timeout=_busy_timeout_ms / 1000):
         raise Busy("the shop is busy; try again in a moment", retry_after=1)
@@ -318,6 +566,40 @@ def write_transaction() -> Iterator[None]:
                 _run_callbacks(callbacks)
 
 
+@contextmanager
+def _postgresql_transaction() -> Iterator[None]:
+    """:func:`write_transaction` on PostgreSQL: a plain ``BEGIN`` (READ COMMITTED; the
+    rows a write depends on are locked with :func:`lock_products`), no writer queue and no
+    file lock. A lock wait past the lock timeout, a deadlock or a serialization failure is
+    :class:`Busy` (503 with Retry-After), never a 500; a refusal names the field."""
+    outermost = not database.in_transaction()
+    committed = False
+    if outermost:
+        _pending.callbacks = []
+        _maybe_resync_clock()
+    try:
+        with database.atomic():
+            yield
+    except peewee.IntegrityError as exc:
+        raise refused(str(exc)) from exc
+    except (peewee.DatabaseError, OSError) as exc:
+        if _is_lock_error(exc):
+            raise Busy("the shop is busy; try again in a moment", retry_after=1) from exc
+        fault = recover(exc) if outermost else storage_fault(exc)
+        if fault is not None:
+            raise fault from exc
+        raise
+    else:
+        if outermost:
+            faults.cleared()
+            committed = True
+    finally:
+        if outermost:
+            callbacks, _pending.callbacks = _pending.callbacks, []
+            if committed:
+                _run_callbacks(callbacks)
+
+
 class Faults:
     """The storage fault this process is living through, told to the operator once per
     episode (not once per request), with the time it was last seen for /healthz."""
@@ -345,14 +627,14 @@ class Faults:
         if self.code != fault.code:
             self.code = fault.code
             log.error(self.SENTENCES.get(fault.code, self.SENTENCES["storage_error"])
-                      .format(path=database.database))
+                      .format(path=database_label()))
 
     def cleared(self) -> None:
         """A write went through: the episode is over for the log. (/healthz still shows
         the fault for a few seconds: one small write, a mail's say, can fit where a
         checkout's cannot.)"""
         if self.code is not None:
-            log.warning("the database %s takes writes again (after %s)", database.database,
+            log.warning("the database %s takes writes again (after %s)", database_label(),
                         self.code)
             self.code = None
 
@@ -390,5 +672,8 @@ def discard_connection() -> None:
 
 
 def foreign_key_problems() -> list[tuple]:
-    """Rows of ``PRAGMA foreign_key_check``: empty when every reference resolves."""
+    """Rows of ``PRAGMA foreign_key_check``: empty when every reference resolves
+    (PostgreSQL checks each reference as it is written: always empty there)."""
+    if engine() == "postgresql":
+        return []
     return list(database.execute_sql("PRAGMA foreign_key_check").fetchall())

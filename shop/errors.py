@@ -141,6 +141,11 @@ SQLITE_IOERR_SHMSIZE = SQLITE_IOERR | (19 << 8)
 _EXTENDED_FAULTS = {SQLITE_IOERR_SHMSIZE: _FAULTS[SQLITE_FULL]}
 
 
+# PostgreSQL: the server shut down or crashed, or the database cannot be reached now
+# (with the connection exceptions, SQLSTATE class 08).
+_PG_GONE = frozenset({"57P01", "57P02", "57P03"})
+
+
 def storage_fault(exc: BaseException) -> StorageError | None:
     """The storage fault behind a database or OS error, or None when it is none.
 
@@ -160,6 +165,10 @@ def storage_fault(exc: BaseException) -> StorageError | None:
             kind, message = _EXTENDED_FAULTS.get(code) or _FAULTS[code & 0xFF]
             return kind(message, retry_after=5,
                         details={"reason": getattr(current, "sqlite_errorname", "")})
+        state = getattr(current, "sqlstate", None)
+        if isinstance(state, str) and (state.startswith("08") or state in _PG_GONE):
+            return StorageError("the shop cannot reach its database just now",
+                                retry_after=5, details={"reason": state})
         if isinstance(current, OSError) and current.errno in _OS_FAULTS:
             kind, message = _OS_FAULTS[current.errno]
             return kind(message, retry_after=5,
@@ -167,6 +176,39 @@ def storage_fault(exc: BaseException) -> StorageError | None:
         todo.extend(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
         todo.extend((current.__cause__, current.__context__))
     return None
+
+
+# PostgreSQL's SQLSTATEs for "try again": a serialization failure, a deadlock, a lock not
+# granted within lock_timeout, a statement cancelled by statement_timeout, no connection
+# slot left. Told like SQLite's "database is locked": 503 busy with Retry-After.
+BUSY_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57014", "53300"})
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc``, the exceptions it wraps (a driver's, as Peewee's first argument) and its
+    causes and contexts."""
+    seen: dict[int, BaseException] = {}
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen[id(current)] = current
+        todo.extend(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
+        todo.extend((current.__cause__, current.__context__, getattr(current, "orig", None)))
+    return list(seen.values())
+
+
+def is_busy(exc: BaseException) -> bool:
+    """A lock wait that ran out (SQLite's "database is locked"/"busy") or a PostgreSQL
+    error in BUSY_SQLSTATES: the client should simply retry."""
+    for current in _chain(exc):
+        if getattr(current, "sqlstate", None) in BUSY_SQLSTATES:
+            return True
+        text = str(current).lower()
+        if "database is locked" in text or "database is busy" in text:
+            return True
+    return False
 
 
 class Internal(ShopError):

@@ -35,7 +35,7 @@ def running_shop(db_path: Path, *, workers: int = 2, threads: int = 8,
             [*prefix, str(shop), "--database", str(db_path), "serve", "--bind",
              f"127.0.0.1:{port}",
              "--workers", str(workers), "--threads", str(threads), *extra],
-            stdout=subprocess.DEVNULL, stderr=log,
+            stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,  # its own group
             env={**os.environ, **(env or {})})
         base = f"http://127.0.0.1:{port}"
         try:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from shop.services import catalogue, stock
+from tests import engine
 
 
 def product(units: int = 1, sku: str = "P-1", price: int = 2500, **fields) -> int:
@@ -25,7 +25,7 @@ def hold(client, headers, product_id: int, quantity: int = 1):
 
 def rows(db_path: Path, sql: str, *params) -> list[tuple]:
     """What a separate connection reads from the file."""
-    conn = sqlite3.connect(db_path)
+    conn = engine.connect(db_path)
     try:
         return conn.execute(sql, params).fetchall()
     finally:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from datetime import timedelta
 
 from freezegun import freeze_time
 
 from shop import clock
 from shop.services.passwords import token_hash
+from tests import engine
 
 PASSWORD = "correct horse battery"
 
@@ -24,7 +24,7 @@ def auth(token: str) -> dict[str, str]:
 
 
 def rows(db_path, sql: str, *params):
-    conn = sqlite3.connect(db_path)
+    conn = engine.connect(db_path)
     try:
         return conn.execute(sql, params).fetchall()
     finally:

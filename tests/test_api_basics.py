@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import re
 
+import pytest
+
 from shop.errors import Busy
 
 
@@ -84,6 +86,7 @@ def test_openapi_describes_every_route_with_schemas(app, client) -> None:
     assert me["security"] == [{"bearer": []}]
 
 
+@pytest.mark.sqlite_only  # a file fault
 def test_healthz_reports_a_broken_database_as_503(app, db_path) -> None:
     from shop.services import system
 

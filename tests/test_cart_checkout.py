@@ -4,7 +4,6 @@ against a real database file. Every test ends with the ledger invariants checked
 from __future__ import annotations
 
 import itertools
-import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -12,6 +11,7 @@ from freezegun import freeze_time
 
 from shop import clock
 from shop.services import catalogue, stock
+from tests import engine
 from tests.conftest import sign_up
 
 ADDRESS = {"name": "Ann Byrne", "line1": "1 Main St", "city": "Cork", "eircode": "T12 AB34"}
@@ -33,7 +33,7 @@ def available(product_id: int) -> int:
 
 
 def ledger(db_path, product_id: int) -> list[tuple[str, int]]:
-    conn = sqlite3.connect(db_path)
+    conn = engine.connect(db_path)
     try:
         return conn.execute("SELECT reason, qty_change FROM stock_moves WHERE product_id = ? "
                             "ORDER BY id", (product_id,)).fetchall()
@@ -237,7 +237,7 @@ def test_a_retry_with_the_same_key_returns_the_same_order(client, ann, db_path) 
                                                "delivery_address": ADDRESS}, headers=headers)
     assert other.status_code == 409
     assert other.get_json()["error"]["code"] == "idempotency_conflict"
-    conn = sqlite3.connect(db_path)
+    conn = engine.connect(db_path)
     assert conn.execute("SELECT count(*) FROM orders").fetchone() == (1,)
     conn.close()
     # Keys belong to their user: Bob's k-1 is a different checkout.
@@ -464,7 +464,7 @@ def test_signing_in_is_one_unit_of_work(client, db_path, monkeypatch) -> None:
 
 
 def _count(db_path, table: str) -> int:
-    conn = sqlite3.connect(db_path)
+    conn = engine.connect(db_path)
     try:
         return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     finally:

@@ -4,7 +4,6 @@ that no input can break, and the admin's product, image and stock routes."""
 from __future__ import annotations
 
 import itertools
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +17,7 @@ from shop.api import create_app
 from shop.db import database, init_database
 from shop.services import catalogue, stock, system
 from shop.services.migrations import migrate
+from tests import engine
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 BRANDS = ("Barbour", "Hermès", "Levi's")
@@ -53,11 +53,14 @@ def _stock_shelf() -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def _shared_shelf(tmp_path_factory) -> Iterator[tuple[Flask, list[dict[str, Any]]]]:
+def _shared_shelf(tmp_path_factory, module_database_url
+                  ) -> Iterator[tuple[Flask, list[dict[str, Any]]]]:
     path = tmp_path_factory.mktemp("shelf") / "shop.db"
-    init_database(path)
-    migrate()
-    app = create_app({"DATABASE": path, "TESTING": True})
+    init_database(module_database_url or path)
+    if module_database_url is None:
+        migrate()
+    app = create_app({"DATABASE": path, "DATABASE_URL": module_database_url or "",
+                      "TESTING": True})
     yield app, _stock_shelf()
     database.close()
 
@@ -317,7 +320,7 @@ def test_images_attach_in_order_and_show_on_the_product(client, admin_headers) -
 
 
 def _moves(db_path) -> int:
-    conn = sqlite3.connect(db_path)
+    conn = engine.connect(db_path)
     try:
         return conn.execute("SELECT count(*) FROM stock_moves").fetchone()[0]
     finally:

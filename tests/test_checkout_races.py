@@ -129,6 +129,7 @@ def test_eight_identical_checkouts_make_one_order(shop) -> None:
     assert _rows(shop["path"], "SELECT count(*) FROM orders")[0][0] == before + 1
 
 
+@pytest.mark.sqlite_only  # the SQLite write lock; PostgreSQL: test_postgresql_servers.py
 def test_a_write_waiting_past_the_busy_timeout_is_a_503(app, client, customer_headers,
                                                         db_path) -> None:
     """Another connection holds the write lock for longer than the busy timeout (5 s):

@@ -3,7 +3,6 @@ orders", "Analytics"). Expected answers are API.md's, written out here."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -11,6 +10,7 @@ from freezegun import freeze_time
 
 from shop import clock
 from shop.services import analytics
+from tests import engine
 from tests.conftest import sign_up
 from tests.shopping import hold, product, rows
 
@@ -107,7 +107,7 @@ def test_a_hold_left_on_an_off_sale_product_is_released_at_checkout(client, ann,
     kept, gone = product(1), product(1, sku="P-2")
     hold(client, ann, kept)
     hold(client, ann, gone)
-    conn = sqlite3.connect(db_path)
+    conn = engine.connect(db_path)
     conn.execute("UPDATE products SET status = 'archived' WHERE id = ?", (gone,))
     conn.commit()
     conn.close()

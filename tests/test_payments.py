@@ -19,7 +19,8 @@ from shop.api import create_app
 from shop.config import ConfigError, Settings
 from shop.db import database, init_database
 from shop.services.migrations import migrate
-from tests.conftest import sign_up
+from tests import engine
+from tests.conftest import _open, sign_up
 from tests.shopping import hold, product, rows
 from tests.stripe_standin import SECRET_KEY, WEBHOOK_SECRET, StripeStandIn, event, sign
 
@@ -40,11 +41,11 @@ def stripe_settings(base: str) -> dict[str, object]:
 
 
 @pytest.fixture
-def app(db_path: Path, stripe_api: StripeStandIn) -> Iterator[Flask]:
-    init_database(db_path)
-    migrate()
+def app(db_path: Path, database_url: str | None, stripe_api: StripeStandIn) -> Iterator[Flask]:
+    _open(db_path, database_url)
     database.close()
-    app = create_app({"DATABASE": db_path, "MEDIA_DIR": db_path.parent / "media",
+    app = create_app({"DATABASE": db_path, "DATABASE_URL": database_url or "",
+                      "MEDIA_DIR": db_path.parent / "media",
                       "TESTING": True, **stripe_settings(stripe_api.base)})
     yield app
     database.close()
@@ -352,9 +353,7 @@ def test_an_unanswered_refund_stays_pending_and_is_asked_again_with_the_same_key
         "items": [{"product_id": pid, "quantity": 1}]}).status_code == 409
 
     stripe_api.failing = False  # the cron asks again, once the refund is a minute old
-    import sqlite3
-
-    conn = sqlite3.connect(db_path)
+    conn = engine.connect(db_path)
     conn.execute("UPDATE payments SET created_at = ? WHERE kind = 'refund'",
                  (clock.to_text(clock.now() - timedelta(minutes=2)),))
     conn.commit()
@@ -384,9 +383,7 @@ def test_no_write_lock_is_held_while_stripe_is_asked(client, ann, admin_headers,
 # --- unpaid orders ---------------------------------------------------------------------------
 
 def _age(db_path: Path, number: str, minutes: int) -> None:
-    import sqlite3
-
-    conn = sqlite3.connect(db_path)
+    conn = engine.connect(db_path)
     stamp = clock.to_text(clock.now() - timedelta(minutes=minutes))
     conn.execute("UPDATE orders SET created_at = ? WHERE order_number = ?", (stamp, number))
     conn.commit()

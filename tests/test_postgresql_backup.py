@@ -18,7 +18,7 @@ from shop.services.pg import database_name
 from tests.pg_databases import empty_database
 from tests.populate import populate
 
-TABLES = 24
+TABLES = 25
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ between a seller's accept and the shop's new offer."""
 from __future__ import annotations
 
 import itertools
-import sqlite3
 import threading
 from datetime import timedelta
 
@@ -13,8 +12,9 @@ import pytest
 from freezegun import freeze_time
 
 from shop import clock
-from shop.db import database, init_database
+from shop.db import database
 from shop.services import selling, stock
+from tests import engine
 from tests.conftest import sign_up
 
 ITEM = {"title": "Tweed blazer", "brand": "Magee", "category": "jackets", "size": "M",
@@ -237,7 +237,7 @@ def test_acceptance_turns_the_items_into_draft_stock_in_one_step(client, seller,
     assert (sub["offer_status"], sub["final_price_cents"], sub["payout_status"],
             sub["seller_response"]) == ("accepted", 3000, "owed", "accept")
     assert sub["responded_at"]
-    conn = sqlite3.connect(db_path)
+    conn = engine.connect(db_path)
     products = conn.execute(
         "SELECT p.id, p.status, p.stock_quantity, p.title, i.title, p.price_cents FROM products p "
         "JOIN sell_items i ON i.id = p.source_item_id ORDER BY p.id").fetchall()
@@ -287,7 +287,7 @@ def test_each_product_gets_its_own_items_photos_and_a_share_of_the_price(
         [["scarf-1", "scarf-2"], ["blazer-1"], []]
     for step in ("review", "offer", "accept"):
         assert _act(client, seller, admin_headers, batch, step).status_code in (200, 201)
-    conn = sqlite3.connect(db_path)
+    conn = engine.connect(db_path)
     rows = conn.execute(
         "SELECT i.title, p.cost_cents, p.price_cents, (SELECT group_concat(m.cloudflare_id) "
         "FROM images m WHERE m.product_id = p.id) FROM products p "
@@ -304,7 +304,7 @@ def test_without_every_asking_price_the_price_is_shared_equally_to_the_cent(
     batch = submit(client, seller, items=items)
     for step in ("review", "offer", "accept"):  # the offer is 3000 cents
         _act(client, seller, admin_headers, batch, step)
-    conn = sqlite3.connect(db_path)
+    conn = engine.connect(db_path)
     costs = [c for (c,) in conn.execute("SELECT cost_cents FROM products ORDER BY id")]
     conn.close()
     assert costs == [1000, 1000, 1000] and sum(costs) == 3000
@@ -432,6 +432,5 @@ def test_accept_racing_a_new_offer_has_exactly_one_outcome(client, seller, admin
         sub = admin_view(client, admin_headers, batch)
         assert sub["final_price_cents"] == 3000  # the price the seller saw
         assert [e["action"] for e in sub["offer_events"]] == ["review", "offer", "accept"]
-    init_database(db_path)
     assert stock.verify().violations == []
     database.close()

@@ -4,10 +4,12 @@ cannot declare. No logic lives here: services own behaviour.
 
 from __future__ import annotations
 
+import types
+
 import peewee
 
 from shop.db import dialect_of
-from shop.models import sql_pg
+from shop.models import sql, sql_pg
 from shop.models.accounts import (
     Address,
     LoginFailure,
@@ -66,6 +68,12 @@ def schema_statements(database: peewee.Database) -> list[str]:
     return statements
 
 
+def dialect_sql(dialect: str) -> types.ModuleType:
+    """The raw SQL module of an engine (``sql`` or ``sql_pg``): the two sit side by side
+    with the same names where the services need a statement per dialect."""
+    return sql_pg if dialect == "postgresql" else sql
+
+
 def create_schema(database: peewee.Database) -> None:
     """Build the models' schema directly (tests compare migrations against this), on
     SQLite or on PostgreSQL (an empty database)."""
@@ -80,5 +88,6 @@ __all__ = [
     "LoginFailure", "MailOutbox", "OfferEvent", "Order", "OrderItem", "PasswordReset", "Payment",
     "Product",
     "ProductReservation", "RateLimitHit", "SellItem", "SellSubmission", "Session",
-    "StockMove", "SystemLog", "User", "WebhookEvent", "create_schema", "schema_statements",
+    "StockMove", "SystemLog", "User", "WebhookEvent", "create_schema", "dialect_sql",
+    "schema_statements",
 ]

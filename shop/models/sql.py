@@ -91,3 +91,18 @@ END""",
 )
 
 EXTRA_SCHEMA = STOCK_TRIGGERS + OFFER_EVENT_TRIGGERS + PRODUCT_SEARCH
+
+# The catalogue's search, the query side (shop.services.catalogue; sql_pg has the same
+# names): the FTS5 table joined by rowid, a MATCH on the quoted terms (the last a prefix),
+# and FTS5's rank (lower is better) as the relevance key.
+SEARCH_SOURCE = " JOIN products_fts ON products_fts.rowid = p.id"
+SEARCH_WHERE = "products_fts MATCH ?"
+SEARCH_RANK = "products_fts.rank"
+
+
+def search_query(terms: list[str]) -> str:
+    """Words (letters and digits only) as an FTS5 query: each a quoted term, all
+    required, the last one a prefix (search as you type)."""
+    quoted = [f'"{term}"' for term in terms]
+    quoted[-1] += "*"
+    return " ".join(quoted)

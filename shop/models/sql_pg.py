@@ -142,4 +142,18 @@ def search_text(words: str) -> str:
     return words.replace("\x00", " ")
 
 
+# The catalogue's search as shop.services.catalogue runs it (the same names as in
+# shop.models.sql): every word required, the last one a prefix, accents folded; the rank
+# negated so that, as with FTS5's, lower is better. The query is a FROM item, bound once.
+SEARCH_SOURCE = ", to_tsquery('simple', shop_unaccent(?)) AS search_query"
+SEARCH_WHERE = "p.search_vector @@ search_query"
+SEARCH_RANK = "(-ts_rank(p.search_vector, search_query))::float8"
+
+
+def search_query(terms: list[str]) -> str:
+    """Words (letters and digits only, so no tsquery syntax) as a tsquery: all required,
+    the last one a prefix."""
+    return " & ".join([*terms[:-1], f"{terms[-1]}:*"])
+
+
 EXTRA_SCHEMA = STOCK_TRIGGERS + OFFER_EVENT_TRIGGERS + PRODUCT_SEARCH

@@ -15,7 +15,7 @@ import peewee
 
 from shop import clock
 from shop.config import get_settings
-from shop.db import database, write_transaction
+from shop.db import database, serialize_on, write_transaction
 from shop.errors import Conflict, Invalid, NotFound, RateLimited, Unauthorized
 from shop.models import Address, LoginFailure, PasswordReset, RateLimitHit, Session, User
 from shop.services import holds, mail, orders
@@ -129,6 +129,7 @@ def _claim_attempt(email: str, client: str, now: datetime) -> None:
         (rows.where(LoginFailure.email == email), settings.login_account_max_failures),
     )
     with write_transaction():
+        serialize_on(f"login-email:{email}", f"login-client:{client}")
         for select, limit in limits:
             wait = _throttled(select, LoginFailure.created_at, limit, window, now)
             if wait is not None:
@@ -214,6 +215,7 @@ def request_password_reset(email: str, client: str = "") -> None:
     now = clock.now()
     message = None
     with write_transaction():
+        serialize_on(f"password-reset:{client[:100]}", f"reset-email:{email}")
         wait = _throttled(
             RateLimitHit.select().where((RateLimitHit.scope == "password_reset")
                                         & (RateLimitHit.key == client[:100] or "-")),

@@ -20,7 +20,7 @@ import peewee
 
 from shop import clock
 from shop.config import get_settings
-from shop.db import database, write_transaction
+from shop.db import database, serialize_on, write_transaction
 from shop.errors import Invalid, NotFound, RateLimited
 from shop.models import (
     AnalyticsDaily,
@@ -55,6 +55,7 @@ def record_event(event_type: str, *, client: str, user_id: int | None = None,
     limit = get_settings().events_per_minute
     now = clock.now()
     with write_transaction():
+        serialize_on(f"events:{client}")
         nth = (AnalyticsEvent.select(AnalyticsEvent.created_at)
                .where((AnalyticsEvent.client == client)
                       & (AnalyticsEvent.created_at > now - timedelta(minutes=1)))

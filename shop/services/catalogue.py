@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from shop import clock
-from shop.db import database, write_transaction
+from shop.db import database, engine, write_transaction
 from shop.errors import Conflict, NotFound
-from shop.models import Image, Product
+from shop.models import Image, Product, dialect_sql
 from shop.services import audit, holds, media
 from shop.services.pagination import DEFAULT_LIMIT, Page, decode_cursor, page_of
 from shop.services.photos import MAX_PHOTOS
@@ -79,14 +79,13 @@ class Statement:
 
 
 def search_expression(text: str) -> str | None:
-    """User text as a safe FTS5 query: each word a quoted term, all required, the last one
-    a prefix (search as you type). None when the text has no searchable word."""
+    """User text as a safe full-text query (FTS5's on SQLite, a tsquery on PostgreSQL):
+    each word a term, all required, the last one a prefix (search as you type). None when
+    the text has no searchable word."""
     terms = _TERM.findall(text)[:MAX_SEARCH_TERMS]
     if not terms:
         return None
-    quoted = [f'"{term[:64]}"' for term in terms]
-    quoted[-1] += "*"
-    return " ".join(quoted)
+    return dialect_sql(engine()).search_query([term[:64] for term in terms])
 
 
 def _conditions(query: ProductQuery, price: str = "p.price_cents") -> tuple[list[str], list]:
@@ -118,7 +117,7 @@ def price_probe(query: ProductQuery) -> Statement | None:
         return None
     where, params = _conditions(query)
     return Statement(f"SELECT count(*) FROM (SELECT 1 FROM products AS p WHERE "
-                     f"{' AND '.join(where)} LIMIT {WIDE_PRICE_RANGE})", tuple(params))
+                     f"{' AND '.join(where)} LIMIT {WIDE_PRICE_RANGE}) AS probe", tuple(params))
 
 
 def _price_column(query: ProductQuery) -> str:
@@ -146,16 +145,18 @@ def page_statement(query: ProductQuery, *, limit: int = DEFAULT_LIMIT,
     after = decode_cursor(cursor, f"products:{sort}", _sort_types(sort)) if cursor else None
     where, params = _conditions(query, _price_column(query))
     select, source = _SELECT, "products AS p"
+    search = dialect_sql(engine())
     if query.q is not None:
         expression = search_expression(query.q)
         if expression is None:
             return None
-        source += " JOIN products_fts ON products_fts.rowid = p.id"
-        where.append("products_fts MATCH ?")
-        params.append(expression)
+        source += search.SEARCH_SOURCE
+        where.append(search.SEARCH_WHERE)
+        # The query's parameter goes where its text is: in the FROM item, or the WHERE.
+        params.insert(0 if "?" in search.SEARCH_SOURCE else len(params), expression)
     if sort == RELEVANCE:
-        select += ", products_fts.rank AS search_rank"
-        columns, descending = ("products_fts.rank", "p.id"), False
+        select += f", {search.SEARCH_RANK} AS search_rank"
+        columns, descending = (search.SEARCH_RANK, "p.id"), False
     else:
         columns, descending = SORTS[sort]
     if after is not None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from shop import clock
 from shop.config import get_settings
-from shop.db import database, write_transaction
+from shop.db import database, lock_products, write_transaction
 from shop.errors import InsufficientStock, Invalid, NotFound
 from shop.models import ProductReservation
 from shop.services import batches
@@ -97,11 +97,15 @@ def _expiry(now: datetime) -> str:
 # --- the transitions (private steps: call inside a write transaction) ----------------------
 
 def _end(hold: Hold, reason: str, *, actor_id: int | None = None,
-         order_id: int | None = None) -> None:
-    """A hold ends: its units come back to the balance by ``reason`` and the row goes."""
+         order_id: int | None = None) -> bool:
+    """A hold ends: the row goes and its units come back to the balance by ``reason``.
+    False, and no move, when the row had gone already (another server's transaction
+    ended it first: a hold ends once)."""
+    if database.execute_sql(_DROP_HOLD, (hold.id,)).rowcount != 1:
+        return False
     append_move(hold.product_id, hold.quantity, reason, reservation_id=hold.id,
                 actor_id=actor_id, order_id=order_id)
-    database.execute_sql(_DROP_HOLD, (hold.id,))
+    return True
 
 
 def _end_stale(holds: Iterable[Hold], now: str) -> list[Hold]:
@@ -124,6 +128,7 @@ def settle_products(product_ids: Iterable[int], now: datetime) -> int:
     ids = sorted(set(product_ids))
     if not ids:
         return 0
+    lock_products(ids)
     rows = database.execute_sql(_STALE_OF_PRODUCTS.format(", ".join("?" * len(ids))),
                                 (*ids, clock.to_text(now))).fetchall()
     _end_stale([Hold(*row) for row in rows], clock.to_text(now))
@@ -133,7 +138,10 @@ def settle_products(product_ids: Iterable[int], now: datetime) -> int:
 def settle_holder(holder: Holder, now: datetime) -> list[Hold]:
     """End the holder's stale holds; returns the live ones (with title and price), by
     product id: what a cart shows and what a checkout sells."""
-    return _end_stale(read_holds(holder), clock.to_text(now))
+    held = read_holds(holder)
+    if lock_products(h.product_id for h in held):  # a server engine: read under the locks
+        held = read_holds(holder)
+    return _end_stale(held, clock.to_text(now))
 
 
 def _hold_of(holder: Holder, product_id: int) -> Hold | None:
@@ -201,6 +209,7 @@ def hold(holder: Holder, product_id: int, quantity: int) -> dict[str, Any]:
                       details={"fields": {"quantity": f"must be 1 to {MAX_QUANTITY}"}})
     now = clock.now()
     with write_transaction():
+        lock_products([product_id])
         status = database.execute_sql("SELECT status FROM products WHERE id = ?",
                                       (product_id,)).fetchone()
         if status is not None and status[0] == "sold_out":  # for sale, but none left
@@ -277,9 +286,9 @@ def expire_due(batch: int = SWEEP_BATCH) -> int:
                .where(ProductReservation.expires_at <= clock.now())
                .order_by(ProductReservation.expires_at).limit(batch).tuples())
         holds = [Hold(i, p, q, clock.to_text(e)) for i, p, q, e in due]
-        for h in holds:
-            _end(h, "reservation_expired")
-        return len(holds)
+        if lock_products(h.product_id for h in holds):  # a server engine: read again
+            holds = [Hold(i, p, q, clock.to_text(e)) for i, p, q, e in due.clone()]
+        return sum(_end(h, "reservation_expired") for h in holds)
 
 
 def expire_all_due(on_batch: Callable[[int], None] | None = None) -> int:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import peewee
 
 from shop import clock
-from shop.db import database
+from shop.db import database, lock_for_move
 from shop.errors import Conflict, InsufficientStock, constraint_of, refused
 from shop.models import Product, StockMove
 
@@ -34,6 +34,10 @@ def append_move(product_id: int, qty_change: int, reason: str, *, note: str | No
     now = clock.now()
     values = (product_id, qty_change, reason, note, actor_id, order_id, reservation_id,
               submission_id, clock.to_text(now))
+    balance = lock_for_move(product_id)  # a server engine's row lock, and the balance
+    if balance is not None and balance + qty_change < 0:
+        raise InsufficientStock("not enough stock", details={
+            "product_id": product_id, "available": balance})
     try:
         cursor = database.execute_sql(_INSERT_MOVE, values)
     except peewee.IntegrityError as exc:

@@ -45,7 +45,14 @@ import peewee
 
 from shop import clock
 from shop.config import Settings, get_settings
-from shop.db import after_commit, before_disconnect, database, discard_connection, write_transaction
+from shop.db import (
+    after_commit,
+    before_disconnect,
+    database,
+    discard_connection,
+    execute_unlogged,
+    write_transaction,
+)
 from shop.models import MailOutbox
 from shop.services import links as sell_links
 
@@ -235,9 +242,9 @@ def queue(kind: str, recipient: str, key: str, params: dict[str, Any], *,
     now = clock.to_text(clock.now())
     values = (kind, recipient, f"{key}:{recipient}", MailOutbox.params.db_value(params),
               secret, now, now)
-    # On this transaction's own sqlite3 connection, not through peewee's execute_sql:
+    # On this transaction's own connection, not through peewee's execute_sql:
     # peewee logs every statement with its parameters at DEBUG, and these hold the secret.
-    cursor = database.connection().execute(_QUEUE, values)
+    cursor = execute_unlogged(_QUEUE, values)
     after_commit(wake)
     return cursor.rowcount == 1
 

@@ -30,7 +30,7 @@ import peewee
 
 from shop import clock
 from shop.config import get_settings
-from shop.db import database, write_transaction
+from shop.db import database, locked, write_transaction
 from shop.errors import Conflict, Internal, Invalid, NotFound, constraint_of
 from shop.models import Address, Order, OrderItem, StockMove, User
 from shop.services import audit, batches, holds, idempotency, notifications, payments
@@ -291,7 +291,7 @@ def _find(order_number: str, *, user_id: int | None = None, token: str | None = 
           admin: bool = False) -> Order:
     """The order if the caller may see it: the owner, anyone with its token, or the
     owner of the shop; anyone else gets a 404 (no existence leak)."""
-    order = Order.get_or_none(Order.order_number == order_number)
+    order = locked(Order.select().where(Order.order_number == order_number)).first()
     if order is None:
         raise NotFound("no such order")
     if admin or (user_id is not None and order.user_id == user_id):
@@ -339,7 +339,7 @@ def _expire_if_overdue(order: Order, now: datetime) -> bool:
 
 def _expire_one(order_id: int) -> Order:
     with write_transaction():
-        order = Order.get_by_id(order_id)  # re-read under the lock
+        order = locked(Order.select().where(Order.id == order_id)).get()  # under the lock
         _expire_if_overdue(order, clock.now())
         return Order.get_by_id(order_id)
 
@@ -509,7 +509,7 @@ def complete_refund(refund_id: int, actor_id: int | None, *, with_customer: bool
     answer = payments.send_refund(refund_id)
     with write_transaction():
         refund = payments.finish_refund(refund_id, answer)
-        order = Order.get_by_id(payments.order_of(refund_id))
+        order = locked(Order.select().where(Order.id == payments.order_of(refund_id))).get()
         if refund is not None and answer.ok:
             status = payments.refunded_status(order.id)
             if refund.refund_reason == "cancel":

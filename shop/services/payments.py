@@ -31,7 +31,7 @@ import stripe
 
 from shop import clock
 from shop.config import get_settings
-from shop.db import write_transaction
+from shop.db import serialize_on, write_transaction
 from shop.errors import Conflict, Invalid, ProviderUnavailable
 from shop.models import Order, Payment, WebhookEvent
 from shop.services import audit, notifications
@@ -343,6 +343,8 @@ def stripe_event(event: dict[str, Any]) -> tuple[str, int | None]:
     """Apply one verified event, once (inside orders' transaction). Returns what it did
     and the id of a refund to send after commit (a payment that came too late)."""
     now = clock.now()
+    session = event.get("data", {}).get("object", {}).get("id")
+    serialize_on(f"stripe-event:{event['id']}", f"stripe-session:{session}")  # one at a time
     exists = WebhookEvent.select().where((WebhookEvent.provider == "stripe")
                                          & (WebhookEvent.event_id == event["id"])).exists()
     if exists:

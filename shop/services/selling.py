@@ -22,7 +22,7 @@ import peewee
 
 from shop import clock
 from shop.config import get_settings
-from shop.db import write_transaction
+from shop.db import locked, write_transaction
 from shop.errors import Conflict, Invalid, InvalidOfferTransition, NotFound
 from shop.models import Image, OfferEvent, Product, SellItem, SellSubmission
 from shop.services import audit, batches, idempotency, media, notifications, photos
@@ -126,7 +126,7 @@ def _json_view(sub: SellSubmission) -> dict[str, Any]:
 
 def _find(batch_id: str, seller_id: int | None = None) -> SellSubmission:
     """The submission; with ``seller_id``, only that seller's (anyone else's is a 404)."""
-    sub = SellSubmission.get_or_none(SellSubmission.batch_id == batch_id)
+    sub = locked(SellSubmission.select().where(SellSubmission.batch_id == batch_id)).first()
     if sub is None or (seller_id is not None and sub.seller_id != seller_id):
         raise NotFound("no such submission")
     return sub
@@ -485,9 +485,9 @@ def expire_offers(batch: int = EXPIRY_BATCH) -> int:
     transaction; idempotent and safe twice at once (re-read under the lock)."""
     now = clock.now()
     with write_transaction():
-        due = list(SellSubmission.select().where(
+        due = list(locked(SellSubmission.select().where(
             (SellSubmission.offer_status == "offer_sent")
-            & (SellSubmission.offer_expires_at <= now)).limit(batch))
+            & (SellSubmission.offer_expires_at <= now)).limit(batch)))
         for sub in due:
             _expire_if_due(sub, now)
         return len(due)

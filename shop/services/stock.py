@@ -13,7 +13,7 @@ from typing import Any
 import peewee
 
 from shop import clock
-from shop.db import database, write_transaction
+from shop.db import database, read_snapshot, write_transaction
 from shop.errors import Invalid, NotFound
 from shop.models import Product, StockMove
 from shop.models.stock import REASON_SIGNS
@@ -104,7 +104,8 @@ SELECT p.id, p.sku, p.stock_quantity, p.ledger_head, coalesce(m.total, 0), coale
 FROM products AS p
 LEFT JOIN (SELECT product_id, sum(qty_change) AS total, max(id) AS head
            FROM stock_moves {moves} GROUP BY product_id) AS m ON m.product_id = p.id
-WHERE (p.stock_quantity IS NOT coalesce(m.total, 0) OR p.ledger_head IS NOT coalesce(m.head, 0))
+WHERE (p.stock_quantity IS DISTINCT FROM coalesce(m.total, 0)
+       OR p.ledger_head IS DISTINCT FROM coalesce(m.head, 0))
 {products}
 """
 BALANCE_PROBLEMS = _BALANCES.format(moves="", products="")
@@ -119,8 +120,8 @@ FROM stock_moves AS m
 JOIN products AS p ON p.id = m.product_id
 LEFT JOIN product_reservations AS r ON r.id = m.reservation_id
 WHERE m.reservation_id IS NOT NULL
-GROUP BY m.reservation_id
-HAVING net IS NOT coalesce(r.quantity, 0)
+GROUP BY m.reservation_id, m.product_id, p.sku, r.quantity
+HAVING -sum(m.qty_change) IS DISTINCT FROM coalesce(r.quantity, 0)
 UNION ALL
 SELECT r.product_id, p.sku, r.id, 0, r.quantity
 FROM product_reservations AS r JOIN products AS p ON p.id = r.product_id
@@ -133,13 +134,13 @@ WHERE NOT EXISTS (SELECT 1 FROM stock_moves AS m WHERE m.reservation_id = r.id)
 # that caused it. Sales match their order lines exactly; returns and conversions never
 # exceed them; a purchase is the +1 of an accepted submission's own item.
 PROVENANCE_PROBLEMS = """
-SELECT m.product_id, p.sku, 'sale moves of order ' || coalesce(m.order_id, '(none)')
+SELECT m.product_id, p.sku, 'sale moves of order ' || coalesce(CAST(m.order_id AS TEXT), '(none)')
        || ' sell ' || -sum(m.qty_change) || ' but the order line has '
-       || coalesce(i.quantity, 'no line')
+       || coalesce(CAST(i.quantity AS TEXT), 'no line')
 FROM stock_moves AS m JOIN products AS p ON p.id = m.product_id
 LEFT JOIN order_items AS i ON i.order_id = m.order_id AND i.product_id = m.product_id
 WHERE m.reason = 'sale'
-GROUP BY m.order_id, m.product_id
+GROUP BY m.order_id, m.product_id, p.sku, i.quantity
 HAVING i.quantity IS NULL OR -sum(m.qty_change) <> i.quantity
 UNION ALL
 SELECT i.product_id, p.sku, 'order ' || i.order_id || ' has a line of ' || i.quantity
@@ -148,13 +149,14 @@ FROM order_items AS i JOIN products AS p ON p.id = i.product_id
 WHERE NOT EXISTS (SELECT 1 FROM stock_moves AS m WHERE m.order_id = i.order_id
                   AND m.product_id = i.product_id AND m.reason = 'sale')
 UNION ALL
-SELECT m.product_id, p.sku, m.reason || ' moves of order ' || coalesce(m.order_id, '(none)')
+SELECT m.product_id, p.sku, m.reason || ' moves of order '
+       || coalesce(CAST(m.order_id AS TEXT), '(none)')
        || ' bring back ' || sum(m.qty_change) || ' but the order line has '
-       || coalesce(i.quantity, 'no line')
+       || coalesce(CAST(i.quantity AS TEXT), 'no line')
 FROM stock_moves AS m JOIN products AS p ON p.id = m.product_id
 LEFT JOIN order_items AS i ON i.order_id = m.order_id AND i.product_id = m.product_id
 WHERE m.reason = 'reservation_converted' OR (m.reason = 'return' AND m.order_id IS NOT NULL)
-GROUP BY m.reason, m.order_id, m.product_id
+GROUP BY m.reason, m.order_id, m.product_id, p.sku, i.quantity
 HAVING i.quantity IS NULL OR sum(m.qty_change) > i.quantity
 UNION ALL
 SELECT m.product_id, p.sku, 'purchase move ' || m.id
@@ -162,8 +164,8 @@ SELECT m.product_id, p.sku, 'purchase move ' || m.id
 FROM stock_moves AS m JOIN products AS p ON p.id = m.product_id
 LEFT JOIN sell_submissions AS s ON s.id = m.submission_id
 LEFT JOIN sell_items AS it ON it.id = p.source_item_id
-WHERE m.reason = 'purchase' AND (m.qty_change <> 1 OR s.offer_status IS NOT 'accepted'
-                                 OR it.submission_id IS NOT s.id)
+WHERE m.reason = 'purchase' AND (m.qty_change <> 1 OR s.offer_status IS DISTINCT FROM 'accepted'
+                                 OR it.submission_id IS DISTINCT FROM s.id)
 """
 
 
@@ -195,7 +197,7 @@ def verify(on_progress: Callable[[int], None] | None = None) -> VerifyReport:
     query alone looks fine."""
     system.require_intact()
     violations: list[Violation] = []
-    with database.atomic():  # one read snapshot for every check
+    with read_snapshot():  # one read snapshot for every check
         for pid, sku, stock, head, total, newest in _balance_problems(on_progress):
             if stock != total:
                 violations.append(Violation(pid, sku, f"stock_quantity {stock} but the "

@@ -22,12 +22,23 @@ from shop.db import (
     busy_timeout_pragma,
     checkpointer,
     database,
+    database_label,
     disconnect_all,
+    engine,
     faults,
     init_database,
     recover,
 )
-from shop.errors import Damaged, ReadOnly, ShopError, StorageError, StorageFull, storage_fault
+from shop.errors import (
+    Busy,
+    Damaged,
+    ReadOnly,
+    ShopError,
+    StorageError,
+    StorageFull,
+    is_busy,
+    storage_fault,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +54,7 @@ def configure(settings: Settings) -> Settings:
     # then Litestream's own checkpoints (docs/deployment.md).
     checkpointer.wal_limit_bytes = None if settings.replica_url else WAL_LIMIT_BYTES
     try:
-        init_database(settings.database, busy_timeout_ms=settings.busy_timeout_ms)
+        init_database(settings.database_target, busy_timeout_ms=settings.busy_timeout_ms)
     except OSError as exc:
         raise StorageError(f"cannot use the database file {settings.database}: "
                            f"{exc.strerror or exc}") from exc
@@ -94,7 +105,7 @@ def damaged(problems: list[str], where: object = None) -> Damaged:
     problems and the next step."""
     shown = "; ".join(" ".join(p.split()) for p in problems[:3])
     more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
-    said = Damaged(f"the database {where or database.database} is damaged ({shown}{more}); "
+    said = Damaged(f"the database {where or database_label()} is damaged ({shown}{more}); "
                    f"{RESTORE_STEP}", details={"problems": problems})
     said.explained = True  # type: ignore[attr-defined]
     return said
@@ -113,15 +124,15 @@ def storage_errors() -> Iterator[None]:
     except StorageError as fault:  # write_transaction's own: said for a person, not a CLI
         if getattr(fault, "explained", False) or fault.__cause__ is None:
             raise
-        raise explain(fault, database.database) from fault.__cause__
+        raise explain(fault, database_label()) from fault.__cause__
     except (peewee.DatabaseError, sqlite3.DatabaseError) as exc:
         fault = storage_fault(exc)
         if fault is not None:
-            raise explain(fault, database.database) from exc
+            raise explain(fault, database_label()) from exc
         text = " ".join(str(exc).split())
         what = next((says for needle, says in _SCHEMA_MESSAGES if needle in text.lower()),
                     f"failed: {text}")
-        raise StorageError(f"the database {database.database} {what}") from exc
+        raise StorageError(f"the database {database_label()} {what}") from exc
 
 
 # Lines of SQLite's integrity report kept: enough to say what is wrong.
@@ -148,7 +159,10 @@ def integrity_problems(*, quick: bool = False) -> list[str]:
 
 def require_intact(*, quick: bool = False) -> None:
     """Raise :class:`Damaged` (one line, with the next step) unless the database passes
-    :func:`integrity_problems`."""
+    :func:`integrity_problems` (SQLite's file check; a PostgreSQL server checks its own
+    pages)."""
+    if engine() == "postgresql":
+        return
     problems = integrity_problems(quick=quick)
     if problems:
         raise damaged(problems)
@@ -172,6 +186,9 @@ def close_connection() -> None:
     """
     global _optimize_due
     if database.is_closed():
+        return
+    if engine() == "postgresql":  # the server keeps its own statistics (autovacuum)
+        database.close()
         return
     try:
         now = time.monotonic()
@@ -223,6 +240,13 @@ def storage_health() -> str | None:
     can be written (access(2) says EROFS on a read-only mount, even to root); the disk
     has MIN_FREE_BYTES free; and no fault was met in the last few seconds. Each of these
     clears by itself when the fault does."""
+    if engine() == "postgresql":
+        try:
+            database.execute_sql("SELECT 1").fetchone()
+        except peewee.DatabaseError as exc:
+            fault = recover(exc)
+            return fault.code if fault is not None else "storage_error"
+        return faults.recent(FAULT_MEMORY_SECONDS)
     path = Path(database.database)
     if not path.is_file():  # a pooled connection keeps working on a deleted file
         log.error("database file %s is missing", path)
@@ -247,6 +271,28 @@ def after_error(exc: BaseException) -> ShopError | None:
     """An exception a request did not expect: if the database raised it, drop the
     connection (never back to the pool) and return the storage fault it stands for, to
     answer 503 instead of 500; None otherwise."""
+    if is_busy(exc):  # a lock wait that ran out outside a write transaction
+        return Busy("the shop is busy; try again in a moment", retry_after=1)
     if isinstance(exc, peewee.DatabaseError | sqlite3.DatabaseError | OSError):
         return recover(exc)
     return storage_fault(exc)
+
+
+def prepare_schema(*, check: bool = False) -> list[str]:
+    """Bring the database to the shop's schema (``shop serve``, once, not per worker; the
+    commands that may start a shop): on SQLite, apply pending migrations, ``check``ing the
+    file first (a damaged file is refused, not served); on PostgreSQL, build the models'
+    schema when the database is empty (migrations with a PostgreSQL branch come next:
+    docs/scaling.md). Returns what was applied."""
+    from shop.services.migrations import migrate
+
+    if engine() != "postgresql":
+        if check:
+            require_intact(quick=True)
+        return migrate()
+    from shop.models import create_schema
+
+    if "products" in database.get_tables():
+        return []
+    create_schema(database)
+    return ["create_schema"]
