@@ -115,7 +115,7 @@ def test_a_session_revoked_elsewhere_is_refused_at_the_next_request(client, db_p
     seen at once; a role change too."""
     token = register(client).get_json()["token"]
     assert client.get("/api/me", headers=auth(token)).get_json()["user"]["role"] == "customer"
-    conn = sqlite3.connect(db_path)
+    conn = engine.connect(db_path)
     try:
         conn.execute("UPDATE users SET role = 'admin'")
         conn.commit()

@@ -89,7 +89,7 @@ def test_a_populated_shop_is_copied_row_for_row(db, target) -> None:
     result = _copy(source, target.url)
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == (
-        f"copied 64 rows in {TABLES} tables to {target.url}; row counts, 2 balances and "
+        f"copied 66 rows in {TABLES} tables to {target.url}; row counts, 2 balances and "
         "heads rebuilt from 10 moves, holds and id sequences verified")
     assert "  products: 2/2 rows" in result.stderr.splitlines()
     assert "  stock_moves: 10/10 rows" in result.stderr.splitlines()
