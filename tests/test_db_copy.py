@@ -95,7 +95,7 @@ def test_a_populated_shop_is_copied_row_for_row(db, target) -> None:
     assert "  stock_moves: 10/10 rows" in result.stderr.splitlines()
 
     counts = _assert_same_rows(source, target)
-    assert sum(counts.values()) == 64 and all(counts.values()), counts
+    assert sum(counts.values()) == 66 and all(counts.values()), counts
     assert postgresql_history(target) == SHIPPED
     assert target.execute_sql("SELECT id, stock_quantity, ledger_head FROM products "
                               "ORDER BY id").fetchall() == [(1, 2, 10), (2, 2, 8)]
