@@ -475,8 +475,8 @@ def test_every_mail_kind_has_both_templates_and_says_why() -> None:
     assert kinds == MAIL_KINDS
     folder = mail.TEMPLATES / "mail"
     on_disk = {p.stem for p in folder.glob("*.txt") if not p.stem.startswith("_")}
-    assert on_disk == kinds
-    for kind in kinds:
+    assert on_disk == MAIL_KINDS
+    for kind in MAIL_KINDS:
         assert (folder / f"{kind}.html").exists()
         for suffix in ("txt", "html"):
             assert re.search(r"{% block why %}.+{% endblock %}",
