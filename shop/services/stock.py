@@ -191,9 +191,10 @@ def ledger_violations(db: peewee.Database | None = None,
     """What breaks the ledger's invariants (DESIGN.md §4) in ``db`` (the shop's own
     database unless given), sorted by product: every balance and head against the moves,
     every hold against its moves, every move against what caused it. The one set of
-    checks for ``shop stock verify`` and for ``shop db copy``, which runs them on its
-    PostgreSQL target before commit, so a copy is held to exactly what verify asks of a
-    live shop. Run it inside one snapshot (a transaction) for a consistent answer."""
+    checks for ``shop stock verify``, for ``shop db copy`` (on its PostgreSQL target,
+    before commit) and for a PostgreSQL backup (on its scratch restore), so a copy or a
+    backup is held to exactly what verify asks of a live shop. Run it inside one snapshot
+    (a transaction) for a consistent answer."""
     db = database if db is None else db
     violations: list[Violation] = []
     for pid, sku, stock, head, total, newest in _balance_problems(db, on_progress):
