@@ -806,7 +806,9 @@ def serve(ctx: click.Context, bind: str, workers: int, threads: int, timeout: in
     the next step (`shop restore`).
 
     With SHOP_DATABASE_URL=postgresql://... every server serves from that PostgreSQL
-    database (an empty one gets the schema first): run several against one server.
+    database (an empty one is migrated first, as by `shop migrate`): run several against
+    one server. Litestream (SHOP_REPLICA_URL) is SQLite's alone: with PostgreSQL it is
+    refused, exit 1, before anything runs.
 
     In production put a buffering reverse proxy in front (docs/deployment.md).
 
@@ -816,6 +818,14 @@ def serve(ctx: click.Context, bind: str, workers: int, threads: int, timeout: in
     """
     from shop.api.worker import LIMIT_REQUEST_LINE
 
+    settings = ctx.obj
+    if settings.replica_url and settings.database_url:
+        # Settings.from_env refuses the pair already; this says it again here, where
+        # Litestream would wrap the server, so a PostgreSQL shop can never start under it
+        # (replicating a SQLite file nobody writes, while nothing replicates PostgreSQL).
+        raise ConfigError("SHOP_REPLICA_URL is Litestream's, which replicates a SQLite file "
+                          "only: `shop serve` on PostgreSQL (SHOP_DATABASE_URL) never runs "
+                          "under it; unset SHOP_REPLICA_URL (docs/scaling.md)")
     settings = _configure(ctx, creates=True)
     system.prepare_schema(check=True)  # once, here: never per worker
     system.disconnect()  # no connection, and no checkpoint under way, across the exec
@@ -829,7 +839,7 @@ def serve(ctx: click.Context, bind: str, workers: int, threads: int, timeout: in
             "--worker-class", "shop.api.worker.JsonErrorWorker", "--threads", str(threads),
             "--limit-request-line", str(LIMIT_REQUEST_LINE),
             "--timeout", str(timeout), "--access-logfile", "-", "shop.api:create_app()"]
-    if settings.replica_url:
+    if settings.replica_url and not settings.database_url:  # a SQLite file only (above)
         from shop.services import backup
 
         click.echo("replicating continuously with litestream (SHOP_REPLICA_URL)")

@@ -194,8 +194,11 @@ def clean_ledger(request: pytest.FixtureRequest, database_url: str | None) -> It
 
 # -- PostgreSQL (docs/scaling.md, "PostgreSQL: status") ------------------------------------
 # scripts/test.sh starts a throwaway server and exports SHOP_TEST_DATABASE_URL. Each test
-# gets a fresh database copied from a template that holds the models' schema and the rows
-# of tests/populate.py (CREATE DATABASE ... TEMPLATE: a file copy, no DDL per test).
+# gets a fresh database copied from a template (CREATE DATABASE ... TEMPLATE: a file copy,
+# no DDL per test). The templates' schema is built as production builds it, by the
+# migrations (the frozen baseline, then each later branch, with `migratehistory`), so the
+# suite tests the schema a shop really has; test_postgresql_migrations.py proves it equal
+# to the models'.
 
 @pytest.fixture(scope="session")
 def postgresql_url() -> str:
@@ -221,11 +224,12 @@ def _database_url(url: str, name: str) -> str:
 
 @pytest.fixture(scope="session")
 def postgresql_template(postgresql_url: str) -> Iterator[str]:
-    """The name of a template database: the models' schema plus tests/populate.py's rows."""
+    """The name of a template database: the migrated schema plus tests/populate.py's rows."""
     import os
 
     from shop.db import postgresql_database
-    from shop.models import ALL_MODELS, create_schema
+    from shop.models import ALL_MODELS
+    from shop.services.migrations import migrate_postgresql
     from tests.populate import populate
 
     admin = postgresql_database(postgresql_url)
@@ -233,8 +237,8 @@ def postgresql_template(postgresql_url: str) -> Iterator[str]:
     admin.execute_sql(f"DROP DATABASE IF EXISTS {name}")
     admin.execute_sql(f"CREATE DATABASE {name}")
     template = postgresql_database(_database_url(postgresql_url, name))
+    migrate_postgresql(template)
     with template.bind_ctx(ALL_MODELS):
-        create_schema(template)
         populate()
     template.close_all()
     yield name
@@ -268,17 +272,17 @@ def pg_populated(postgresql_url: str, postgresql_template: str) -> Iterator[obje
 
 @pytest.fixture(scope="session")
 def postgresql_schema_template(postgresql_url: str) -> Iterator[str]:
-    """A template database holding the models' schema and no rows."""
+    """A template database holding the migrated schema (and its history) and no rows:
+    what `shop migrate` or `shop serve` make of an empty database."""
     from shop.db import postgresql_database
-    from shop.models import ALL_MODELS, create_schema
+    from shop.services.migrations import migrate_postgresql
 
     admin = postgresql_database(postgresql_url)
     name = f"shop_schema_{os.getpid()}"
     admin.execute_sql(f"DROP DATABASE IF EXISTS {name}")
     admin.execute_sql(f"CREATE DATABASE {name}")
     template = postgresql_database(_database_url(postgresql_url, name))
-    with template.bind_ctx(ALL_MODELS):
-        create_schema(template)
+    migrate_postgresql(template)
     template.close_all()
     yield name
     admin.execute_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

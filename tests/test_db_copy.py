@@ -215,6 +215,31 @@ def test_a_source_whose_ledger_is_off_is_refused_and_rolled_back(db, target) -> 
     _assert_same_rows(source, target)
 
 
+def test_the_copy_is_held_to_the_checks_of_stock_verify(db, target) -> None:
+    """One set of ledger checks: an invented sale (no order behind it) moves the balance
+    the triggers' way, so every sum agrees; `shop stock verify` flags its provenance on
+    the source, and the copy, running the same checks on its target before commit,
+    refuses it in the same words and leaves the target empty."""
+    source = _populated(db)
+    conn = sqlite3.connect(source)
+    conn.execute("INSERT INTO stock_moves (product_id, qty_change, reason, created_at) "
+                 "VALUES (1, -1, 'sale', '2026-01-01T00:00:00.000000Z')")
+    conn.commit()
+    conn.close()
+    said = "product 1 (SKU-1): sale moves of order (none) sell 1 but the order line has no line"
+    verify = CliRunner().invoke(main, ["--database", str(source), "stock", "verify"])
+    assert verify.exit_code == 1
+    assert said in verify.stdout.splitlines()
+
+    result = _copy(source, target.url)
+    assert result.exit_code == 1
+    assert ("the ledger does not verify on the target, as `shop stock verify` would say: "
+            + said) in result.stderr
+    assert "rebuilt from their moves differ" not in result.stderr  # the balances agree
+    assert postgresql_history(target) == SHIPPED  # migrated, and empty
+    assert target.execute_sql("SELECT count(*) FROM stock_moves").fetchone()[0] == 0
+
+
 def test_a_source_behind_on_migrations_is_refused(tmp_path, target) -> None:
     from shop.db import init_database
     from shop.services.migrations import migrate

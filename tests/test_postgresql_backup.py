@@ -144,7 +144,8 @@ def test_a_backup_of_a_database_whose_ledger_is_off_is_not_written(live, tmp_pat
     result = _cli("backup", "--database-url", live.url, str(path))
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines()[-1] == (
-        "Error: the backup failed its checks: product 2: balance or head off its ledger")
+        "Error: the backup failed its checks: product 2 (SKU-2): stock_quantity 9 but the "
+        "ledger sums to 2")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -32,6 +32,7 @@ from shop.services.migrations import (
     migrate_postgresql,
     postgresql_history,
 )
+from shop.services.stock import ledger_violations
 
 BATCH_ROWS = 1000
 # A move's AFTER INSERT trigger runs at the end of its statement, and the head guard wants
@@ -254,44 +255,29 @@ def _reset_sequences(conn: sqlite3.Connection, target: peewee.Database) -> dict[
     return next_ids
 
 
-# The ledger on the target, in PostgreSQL's SQL: every balance and head against the moves,
-# every hold against its moves (DESIGN.md §4; the same checks as `shop stock verify`).
-TARGET_BALANCE_PROBLEMS = """
-SELECT p.id FROM products AS p
-LEFT JOIN (SELECT product_id, sum(qty_change) AS total, max(id) AS head
-           FROM stock_moves GROUP BY product_id) AS m ON m.product_id = p.id
-WHERE p.stock_quantity IS DISTINCT FROM coalesce(m.total, 0)
-   OR p.ledger_head IS DISTINCT FROM coalesce(m.head, 0)
-ORDER BY p.id LIMIT 10
-"""
-TARGET_HOLD_PROBLEMS = """
-SELECT m.reservation_id FROM stock_moves AS m
-LEFT JOIN product_reservations AS r ON r.id = m.reservation_id
-WHERE m.reservation_id IS NOT NULL
-GROUP BY m.reservation_id, r.quantity
-HAVING -sum(m.qty_change) IS DISTINCT FROM coalesce(r.quantity, 0)
-UNION ALL
-SELECT r.id FROM product_reservations AS r
-WHERE NOT EXISTS (SELECT 1 FROM stock_moves AS m WHERE m.reservation_id = r.id)
-LIMIT 10
-"""
+# Ledger problems named in a refusal: enough to find them, `shop stock verify` lists all.
+SHOWN_VIOLATIONS = 10
 
 
 def _verify(conn: sqlite3.Connection, target: peewee.Database, report: CopyReport) -> None:
-    """Row counts per table, the ledger, each balance and head against the source's, and
-    each sequence; raises :class:`CopyError` (rolling the copy back) on any difference."""
+    """Row counts per table, the ledger (:func:`shop.services.stock.ledger_violations`,
+    the one set of checks `shop stock verify` runs), each balance and head against the
+    source's, and each sequence; raises :class:`CopyError` (rolling the copy back) on
+    any difference."""
     problems = []
     for table, copied in report.rows.items():
         there = target.execute_sql(f'SELECT count(*) FROM "{table}"').fetchone()[0]
         here = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
         if not here == copied == there:
             problems.append(f"{table}: {here} rows in the source, {there} in the target")
-    balances = [r[0] for r in target.execute_sql(TARGET_BALANCE_PROBLEMS)]
-    if balances:
-        problems.append(f"products {balances} have a balance or head off their ledger")
-    holds = [r[0] for r in target.execute_sql(TARGET_HOLD_PROBLEMS)]
-    if holds:
-        problems.append(f"holds {holds} differ from their moves")
+    violations = ledger_violations(target)  # the checks of `shop stock verify`, no other
+    if violations:
+        shown = "; ".join(f"product {v.product_id} ({v.sku}): {v.problem}"
+                          for v in violations[:SHOWN_VIOLATIONS])
+        more = (f" and {len(violations) - SHOWN_VIOLATIONS} more"
+                if len(violations) > SHOWN_VIOLATIONS else "")
+        problems.append(f"the ledger does not verify on the target, as `shop stock verify` "
+                        f"would say: {shown}{more}")
     differing = _balances_differing(conn, target)
     if differing:
         problems.append(

@@ -31,8 +31,8 @@ import peewee
 from shop import clock
 from shop.errors import Conflict, Invalid, StorageError
 from shop.services.backup import Report
-from shop.services.dbcopy import TARGET_BALANCE_PROBLEMS, TARGET_HOLD_PROBLEMS
 from shop.services.pg import database_name, open_database, redact, with_database
+from shop.services.stock import ledger_violations
 
 TIMEOUT_SECONDS = 6 * 3600
 # Where Debian's postgresql packages put the client tools, when they are not on the PATH.
@@ -111,7 +111,8 @@ def _first(exc: BaseException) -> str:
 
 
 def check_database(url: str, report: Report) -> Report:
-    """Count every table of the shop database at ``url`` and check its ledger."""
+    """Count every table of the shop database at ``url`` and check its ledger with the
+    checks of ``shop stock verify`` (:func:`shop.services.stock.ledger_violations`)."""
     db = open_database(url)
     try:
         has_history = db.execute_sql("SELECT to_regclass('public.migratehistory') IS NOT NULL"
@@ -124,10 +125,9 @@ def check_database(url: str, report: Report) -> Report:
             "'public'::regnamespace AND relname <> 'migratehistory' ORDER BY relname")]
         report.rows = {t: db.execute_sql(f'SELECT count(*) FROM "{t}"').fetchone()[0]
                        for t in tables}
-        for (product,) in db.execute_sql(TARGET_BALANCE_PROBLEMS):
-            report.problems.append(f"product {product}: balance or head off its ledger")
-        for (hold,) in db.execute_sql(TARGET_HOLD_PROBLEMS):
-            report.problems.append(f"hold {hold}: quantity off its moves")
+        with db.atomic(isolation_level="REPEATABLE READ"):  # one snapshot for the checks
+            report.problems.extend(f"product {v.product_id} ({v.sku}): {v.problem}"
+                                   for v in ledger_violations(db))  # `shop stock verify`'s
     finally:
         db.close_all()
     return report

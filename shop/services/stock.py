@@ -169,13 +169,14 @@ WHERE m.reason = 'purchase' AND (m.qty_change <> 1 OR s.offer_status IS DISTINCT
 """
 
 
-def _balance_problems(on_progress: Callable[[int], None] | None) -> list[tuple]:
+def _balance_problems(db: peewee.Database,
+                      on_progress: Callable[[int], None] | None) -> list[tuple]:
     """Every product whose balance or head is off its ledger, a range of ids at a time."""
-    top = Product.select(peewee.fn.max(Product.id)).scalar() or 0
+    top = db.execute_sql("SELECT coalesce(max(id), 0) FROM products").fetchone()[0]
     found: list[tuple] = []
     for low in range(1, top + 1, VERIFY_CHUNK):
         high = low + VERIFY_CHUNK - 1
-        found.extend(database.execute_sql(BALANCE_RANGE, (low, high, low, high)))
+        found.extend(db.execute_sql(BALANCE_RANGE, (low, high, low, high)))
         if on_progress is not None:
             on_progress(min(VERIFY_CHUNK, top - low + 1))
     return found
@@ -185,10 +186,37 @@ def product_count() -> int:
     return Product.select().count()
 
 
+def ledger_violations(db: peewee.Database | None = None,
+                      on_progress: Callable[[int], None] | None = None) -> list[Violation]:
+    """What breaks the ledger's invariants (DESIGN.md §4) in ``db`` (the shop's own
+    database unless given), sorted by product: every balance and head against the moves,
+    every hold against its moves, every move against what caused it. The one set of
+    checks for ``shop stock verify``, for ``shop db copy`` (on its PostgreSQL target,
+    before commit) and for a PostgreSQL backup (on its scratch restore), so a copy or a
+    backup is held to exactly what verify asks of a live shop. Run it inside one snapshot
+    (a transaction) for a consistent answer."""
+    db = database if db is None else db
+    violations: list[Violation] = []
+    for pid, sku, stock, head, total, newest in _balance_problems(db, on_progress):
+        if stock != total:
+            violations.append(Violation(pid, sku, f"stock_quantity {stock} but the "
+                                                  f"ledger sums to {total}"))
+        if head != newest:
+            violations.append(Violation(pid, sku, f"ledger_head {head} but the newest "
+                                                  f"move is {newest}"))
+    for pid, sku, hold, net, quantity in db.execute_sql(HOLD_PROBLEMS):
+        violations.append(Violation(pid, sku, f"hold {hold} holds {quantity or 0} but its "
+                                              f"moves net to {net}"))
+    for pid, sku, problem in db.execute_sql(PROVENANCE_PROBLEMS):
+        violations.append(Violation(pid, sku, problem))
+    violations.sort(key=lambda v: (v.product_id, v.problem))
+    return violations
+
+
 def verify(on_progress: Callable[[int], None] | None = None) -> VerifyReport:
     """Check the file, then every product's balance, ledger head and holds against the
-    ledger, and every move against what caused it (PROVENANCE_PROBLEMS). ``on_progress``
-    hears how many products each step covered.
+    ledger, and every move against what caused it (:func:`ledger_violations`).
+    ``on_progress`` hears how many products each step covered.
 
     The file comes first, with SQLite's full integrity check: a damaged file raises
     :class:`~shop.errors.Damaged` (one line, the next step) and no ledger check runs on
@@ -196,22 +224,9 @@ def verify(on_progress: Callable[[int], None] | None = None) -> VerifyReport:
     indexes (a price the price index still lists as it was) fails here, though each
     query alone looks fine."""
     system.require_intact()
-    violations: list[Violation] = []
     with read_snapshot():  # one read snapshot for every check
-        for pid, sku, stock, head, total, newest in _balance_problems(on_progress):
-            if stock != total:
-                violations.append(Violation(pid, sku, f"stock_quantity {stock} but the "
-                                                      f"ledger sums to {total}"))
-            if head != newest:
-                violations.append(Violation(pid, sku, f"ledger_head {head} but the newest "
-                                                      f"move is {newest}"))
-        for pid, sku, hold, net, quantity in database.execute_sql(HOLD_PROBLEMS):
-            violations.append(Violation(pid, sku, f"hold {hold} holds {quantity or 0} but its "
-                                                  f"moves net to {net}"))
-        for pid, sku, problem in database.execute_sql(PROVENANCE_PROBLEMS):
-            violations.append(Violation(pid, sku, problem))
+        violations = ledger_violations(database, on_progress)
         products = Product.select().count()
         moves = StockMove.select().count()
         holds = database.execute_sql("SELECT count(*) FROM product_reservations").fetchone()[0]
-    violations.sort(key=lambda v: (v.product_id, v.problem))
     return VerifyReport(products, moves, holds, violations)

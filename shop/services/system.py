@@ -281,18 +281,14 @@ def after_error(exc: BaseException) -> ShopError | None:
 def prepare_schema(*, check: bool = False) -> list[str]:
     """Bring the database to the shop's schema (``shop serve``, once, not per worker; the
     commands that may start a shop): on SQLite, apply pending migrations, ``check``ing the
-    file first (a damaged file is refused, not served); on PostgreSQL, build the models'
-    schema when the database is empty (migrations with a PostgreSQL branch come next:
-    docs/scaling.md). Returns what was applied."""
-    from shop.services.migrations import migrate
+    file first (a damaged file is refused, not served); on PostgreSQL, the same migrations
+    as ``shop migrate --database-url`` (the frozen baseline, then each later branch, under
+    one advisory lock), so whichever command comes first builds the same schema with its
+    ``migratehistory``, and the other finds nothing to do. Returns what was applied."""
+    from shop.services.migrations import migrate, migrate_postgresql
 
     if engine() != "postgresql":
         if check:
             require_intact(quick=True)
         return migrate()
-    from shop.models import create_schema
-
-    if "products" in database.get_tables():
-        return []
-    create_schema(database)
-    return ["create_schema"]
+    return migrate_postgresql(database.obj)
