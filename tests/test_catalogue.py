@@ -155,14 +155,17 @@ def test_an_item_has_the_contract_fields_and_only_active_products_are_public(rea
     assert shown.status_code == 200 and shown.get_json()["product"]["id"] == items[0]["id"]
 
 
-@pytest.mark.parametrize("sort", ["newest", "price_asc", "price_desc"])
+# "item" is in every title: the search in newest order (a walk of the search key) too.
+@pytest.mark.parametrize(("sort", "q"), [("newest", None), ("price_asc", None),
+                                         ("price_desc", None), ("newest", "item")])
 def test_rows_inserted_between_page_reads_cause_no_duplicates_or_gaps(client, own_shelf,
-                                                                      sort):
+                                                                      sort, q):
     before = set(expected(own_shelf, {"sort": sort}))
     seen: list[int] = []
     cursor, n = None, 100
     while True:
-        query = {"sort": sort, "limit": 6, **({"cursor": cursor} if cursor else {})}
+        query = {"sort": sort, "limit": 6, **({"cursor": cursor} if cursor else {}),
+                 **({"q": q} if q else {})}
         body = client.get("/api/products", query_string=query).get_json()
         seen.extend(p["id"] for p in body["items"])
         # Between reads: new products before, inside and after the pages already read.
@@ -202,6 +205,61 @@ def test_search_finds_words_prefixes_and_ignores_accents_in_relevance_order(read
     assert pages(reader, {"q": "hermes", "brand": "Barbour"}, 50) == [[]]
     newest = [p["id"] for p in pages(reader, {"q": "silk", "sort": "newest"}, 50)[0]]
     assert newest == [i for i in expected(shelf, {}) if shelf[i - 1]["title"].startswith("Silk")]
+
+
+def _one_second_shelf(per_second: int) -> list[dict[str, Any]]:
+    """36 products, ``per_second`` to a second, and within a second created in the order
+    opposite to their ids (later ids earlier by microseconds), some pairs at the very same
+    instant, some past the half second (a second's rounding is no boundary of the order):
+    search in newest order must follow (created_at, id) exactly, not the order products
+    were added."""
+    made = []
+    for n in range(36):
+        second, k = divmod(n, per_second)
+        if per_second == 6:
+            micro = (0, 0, 200_000, 450_000, 550_000, 999_999)[5 - k]  # k 4 and 5: the same
+        else:
+            micro = (per_second - 1 - k) // 2 * 57_000  # pairs at one instant, .0 to .969
+        with freeze_time(T0 + timedelta(seconds=second, microseconds=micro)):
+            product = catalogue.create_product(make(n, title=f"Tweed {('cap', 'coat')[n % 2]}"
+                                                    if n % 5 else f"Linen shirt {n}"))
+            stock.adjust(product["id"], 1, "restock")
+            made.append(product | {"stock_quantity": 1})
+    return made
+
+
+@pytest.mark.parametrize("limit", [1, 2, 5, 7, 100])
+@pytest.mark.parametrize("per_second", [6, 36])
+def test_search_in_newest_order_pages_through_the_matches_by_created_at_then_id(
+        app, limit, per_second) -> None:
+    made = _one_second_shelf(per_second)
+    client = app.test_client()
+    by_id = {p["id"]: p for p in made}
+    # Written out: (second, microsecond) of each row, newest first, ids descending on ties.
+    tweed = [p for p in made if p["title"].startswith("Tweed")]
+    assert len(tweed) == 28
+    # "tweed", "cap" and "linen" are in titles only (no brand, category or description).
+    for params in ({"q": "tweed"}, {"q": "twe"}, {"q": "tweed cap"},
+                   {"q": "tweed", "category": "shoes"}, {"q": "linen"}):
+        got = pages(client, {**params, "sort": "newest"}, limit)
+        ids = [p["id"] for page in got for p in page]
+        words = params["q"].split()
+        want = [p for p in made if all(
+            any(w.lower().startswith(word) for w in p["title"].split()) for word in words)
+            and p["category"] == params.get("category", p["category"])]
+        want.sort(key=lambda p: (p["created_at"], p["id"]), reverse=True)
+        assert ids == [p["id"] for p in want], params
+        assert all(len(page) == limit for page in got[:-1])
+        created = [by_id[i]["created_at"] for i in ids]
+        assert created == sorted(created, reverse=True)
+    # Written out: the newest tweed, by the shelf's n. Second 5 holds n 31..34 at .55,
+    # .45, .2 and .0 (n 30 and 35 are linen); second 4 n 24 at .999999, then 26, 27 and
+    # 28/29 at the same instant, the higher id first.
+    first = [p["id"] for p in pages(client, {"q": "tweed", "sort": "newest"}, 9)[0]]
+    if per_second == 6:
+        assert [made.index(by_id[i]) for i in first] == [31, 32, 33, 34, 24, 26, 27, 29, 28]
+    else:  # one second; n 0 and 1 at .969, 2 and 3 at .912, ... (n 0 and 5 are linen)
+        assert [made.index(by_id[i]) for i in first] == [1, 3, 2, 4, 7, 6, 9, 8, 11]
 
 
 @pytest.mark.parametrize("cursor", ["garbage", "eyJ4IjoxfQ", "W10", "WyJwcm9kdWN0czpuZXdlc3QiXQ",

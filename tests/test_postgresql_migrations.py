@@ -80,7 +80,7 @@ def test_migrate_twice_is_a_no_op(pg_empty) -> None:
     assert describe_postgresql(pg_empty) == before
     assert _rows(pg_empty, "SELECT id, name, migrated_at FROM migratehistory ORDER BY id"
                  ) == history
-    assert len(history) == 14
+    assert len(history) == 15
 
 
 def test_two_processes_migrating_at_once_take_turns(pg_empty) -> None:
@@ -202,7 +202,7 @@ def test_shop_migrate_takes_a_postgresql_url(pg_empty, monkeypatch) -> None:
     runner = CliRunner()
     first = runner.invoke(main, ["migrate", "--database-url", pg_empty.url])
     assert first.exit_code == 0, first.output
-    assert first.stdout == (f"applied 14 migration(s) to {pg_empty.url}: "
+    assert first.stdout == (f"applied 15 migration(s) to {pg_empty.url}: "
                             + ", ".join(SHIPPED) + "\n")
     monkeypatch.setenv("SHOP_DATABASE_URL", pg_empty.url)  # the environment names it too
     second = runner.invoke(main, ["migrate"])

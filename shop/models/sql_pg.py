@@ -148,6 +148,8 @@ def search_text(words: str) -> str:
 SEARCH_SOURCE = ", to_tsquery('simple', shop_unaccent(?)) AS search_query"
 SEARCH_WHERE = "p.search_vector @@ search_query"
 SEARCH_RANK = "(-ts_rank(p.search_vector, search_query))::float8"
+# A search in newest order is the ordinary statement here: see docs/scaling.md.
+newest_search = None
 
 
 def search_query(terms: list[str]) -> str:
