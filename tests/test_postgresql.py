@@ -153,7 +153,7 @@ def test_flags_and_brands_keep_sqlite_meaning(pg_populated) -> None:
 
 
 def test_the_schema_builds_on_an_empty_database_and_takes_the_rows(pg_populated) -> None:
-    """create_schema() and populate() on PostgreSQL (the template did both): the rows are
+    """The migrations and populate() on PostgreSQL (the template did both): the rows are
     there, and every balance equals its ledger sum."""
     db = pg_populated
     assert db.execute_sql("SELECT count(*) FROM products").fetchone() == (2,)
