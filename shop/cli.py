@@ -305,8 +305,17 @@ def backup_command(ctx: click.Context, path: Path, database_url: str | None) -> 
     if url is not None:
         from shop.services import pg_backup
 
-        report = pg_backup.backup(url, path, on_step=lambda text: click.echo(text, err=True))
-        _print_report("backed up to", report)
+        # The run is recorded in the database backed up, as on SQLite (the Operations page).
+        ctx.obj = ctx.obj.with_overrides({"database_url": url})
+        _configure(ctx)
+        try:
+            with jobs.run("backup") as job:
+                report = pg_backup.backup(url, path,
+                                          on_step=lambda text: click.echo(text, err=True))
+                job.detail = _report_line("backed up to", report)
+        finally:
+            system.disconnect()  # no connection of ours left open (a restore may follow)
+        click.echo(job.detail)
         return
     _configure(ctx)
     with jobs.run("backup") as job:

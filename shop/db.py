@@ -404,6 +404,19 @@ def read_snapshot() -> Any:
     return database.atomic()
 
 
+@contextmanager
+def may_refuse() -> Iterator[None]:
+    """Around a statement inside a write transaction whose refusal (an IntegrityError) the
+    caller handles and then goes on: on PostgreSQL a savepoint, since a refused statement
+    there aborts the whole transaction; nothing on SQLite, which undoes the one
+    statement and keeps the transaction."""
+    if engine() == "postgresql":
+        with database.atomic():
+            yield
+        return
+    yield
+
+
 def execute_unlogged(sql: str, params: tuple) -> Any:
     """Run ``sql`` on this thread's connection without Peewee's statement log (whose DEBUG
     lines show parameters: for statements that carry a secret). Returns the cursor."""

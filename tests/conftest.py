@@ -327,3 +327,59 @@ def module_database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
         disconnect_all()
         admin.execute_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.close_all()
+
+
+# -- A database made by `shop migrate` (issue 18: the operations tests on PostgreSQL) ------
+# `shop backup` and `shop restore` check that a database is a shop's by its migration
+# history; the schema template above has the models' tables but no history. These give a
+# test a copy of a database made as `shop migrate` makes one (baseline, later migrations,
+# history), once per session.
+
+@pytest.fixture(scope="session")
+def postgresql_migrated_template(postgresql_url: str) -> Iterator[str]:
+    """A template database made by ``shop migrate`` (migrate_postgresql): its name."""
+    from shop.db import postgresql_database
+    from shop.services.migrations import migrate_postgresql
+
+    admin = postgresql_database(postgresql_url)
+    name = f"shop_migrated_{os.getpid()}"
+    admin.execute_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.execute_sql(f"CREATE DATABASE {name}")
+    template = postgresql_database(_database_url(postgresql_url, name))
+    migrate_postgresql(template)
+    template.close_all()
+    yield name
+    admin.execute_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.close_all()
+
+
+@pytest.fixture
+def pg_migrated_url(postgresql_url: str, postgresql_migrated_template: str) -> Iterator[str]:
+    """A fresh copy of the migrated template: its URL; dropped after the test."""
+    from shop.db import disconnect_all, postgresql_database
+
+    admin = postgresql_database(postgresql_url)
+    name = f"shop_test_{os.getpid()}_{next(_copies)}"
+    admin.execute_sql(f"CREATE DATABASE {name} TEMPLATE {postgresql_migrated_template} "
+                      "STRATEGY FILE_COPY")
+    try:
+        yield _database_url(postgresql_url, name)
+    finally:
+        disconnect_all()
+        admin.execute_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close_all()
+
+
+@pytest.fixture
+def migrated_database_url(request: pytest.FixtureRequest,
+                          monkeypatch: pytest.MonkeyPatch) -> str | None:
+    """``database_url`` for a module whose commands check the migration history (it
+    overrides ``database_url`` with this): on the PostgreSQL run, a copy of the migrated
+    template, also in SHOP_DATABASE_URL; None on SQLite."""
+    if ENGINE != "postgresql":
+        return None
+    from tests import engine
+
+    engine.current_url = request.getfixturevalue("pg_migrated_url")
+    monkeypatch.setenv("SHOP_DATABASE_URL", engine.current_url)
+    return engine.current_url

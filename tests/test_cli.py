@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import click
 import pytest
 
 from shop.cli import main
+from tests import engine
 from tests.conftest import ROOT
 
 
@@ -35,6 +34,7 @@ def test_every_command_has_help_with_an_example(runner, path) -> None:
     assert "shop " in result.output
 
 
+@pytest.mark.sqlite_only  # the file and its folder; PostgreSQL: test_postgresql_migrations.py
 def test_migrate_creates_the_file_and_folder_and_is_idempotent(tmp_path) -> None:
     from click.testing import CliRunner
 
@@ -55,7 +55,7 @@ def test_seed_demo_fills_the_catalogue_through_the_ledger_once(runner, db_path) 
     assert "seeded 6 products" in result.output
     again = runner.invoke(["seed-demo"])
     assert again.exit_code == 0 and "nothing changed" in again.output
-    conn = sqlite3.connect(db_path)
+    conn = engine.connect(db_path)
     # Every unit of stock came from a ledger row.
     mismatched = conn.execute(
         "SELECT p.sku FROM products p LEFT JOIN stock_moves m ON m.product_id = p.id "
@@ -68,7 +68,9 @@ def test_seed_demo_fills_the_catalogue_through_the_ledger_once(runner, db_path) 
 
 @pytest.fixture
 def migrated(runner, db_path):
-    assert runner.invoke(["migrate"]).exit_code == 0
+    """A migrated database. On PostgreSQL the test's database has the schema already."""
+    if not engine.postgresql():
+        assert runner.invoke(["migrate"]).exit_code == 0
     return db_path
 
 
@@ -93,6 +95,7 @@ def test_a_bad_setting_is_a_clear_error(runner, monkeypatch) -> None:
     assert "SHOP_HOLD_MINUTES" in result.output
 
 
+@pytest.mark.sqlite_only  # a damaged file
 def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path) -> None:
     from click.testing import CliRunner
 
@@ -110,20 +113,29 @@ def test_seed_demo_products_makes_a_catalogue_once_with_statistics(runner, db_pa
     assert "generated 120 product(s)" in result.output
     again = runner.invoke(["seed-demo", "--products", "150"])
     assert "generated 30 product(s); the generated catalogue has 150" in again.output
-    conn = sqlite3.connect(db_path)
+    conn = engine.connect(db_path)
     try:
         generated = conn.execute(
             "SELECT count(*), count(DISTINCT brand), count(DISTINCT category), "
             "count(DISTINCT size), min(price_cents) < max(price_cents), "
-            "sum(status = 'active') FROM products WHERE sku LIKE 'GEN-%'").fetchone()
+            "sum(CASE WHEN status = 'active' THEN 1 ELSE 0 END) FROM products "
+            "WHERE sku LIKE 'GEN-%'").fetchone()
         assert generated[0] == 150 and generated[1] > 10 and generated[2] > 5
         assert generated[3] > 5 and generated[4] and 100 < generated[5] < 150
         assert conn.execute("SELECT count(*) FROM images WHERE cloudflare_id LIKE 'gen-%'"
                             ).fetchone()[0] > 0
-        assert conn.execute("SELECT count(*) FROM sqlite_stat1").fetchone()[0] > 0
+        # The planner's statistics were refreshed after the bulk load.
+        assert conn.execute("SELECT count(*) FROM pg_stats WHERE tablename = 'products'"
+                            if engine.postgresql() else "SELECT count(*) FROM sqlite_stat1"
+                            ).fetchone()[0] > 0
     finally:
         conn.close()
     assert runner.invoke(["stock", "verify"]).exit_code == 0
+
+
+# The guard that keeps a balance to its ledger, dropped (on PostgreSQL it names its table).
+_DROP_GUARD = "DROP TRIGGER products_stock_follows_ledger" + (" ON products"
+                                                             if engine.postgresql() else "")
 
 
 def test_stock_verify_lists_what_breaks_the_invariants_and_exits_1(runner, db_path) -> None:
@@ -131,10 +143,10 @@ def test_stock_verify_lists_what_breaks_the_invariants_and_exits_1(runner, db_pa
     ok = runner.invoke(["stock", "verify"])
     assert ok.exit_code == 0, ok.output
     assert "ok: 6 products, 6 moves, 0 holds" in ok.output
-    conn = sqlite3.connect(db_path)
+    conn = engine.connect(db_path)
     # What only a writer going around the triggers could do: the checks must see it.
-    conn.executescript("""
-        DROP TRIGGER products_stock_follows_ledger;
+    conn.executescript(f"""
+        {_DROP_GUARD};
         UPDATE products SET stock_quantity = 7 WHERE sku = 'DEMO-0002';
         UPDATE products SET ledger_head = 1 WHERE sku = 'DEMO-0003';
         INSERT INTO product_reservations (product_id, session_id, quantity, created_at,
@@ -151,6 +163,7 @@ def test_stock_verify_lists_what_breaks_the_invariants_and_exits_1(runner, db_pa
     assert not any("DEMO-0001" in line for line in lines)
 
 
+@pytest.mark.sqlite_only  # --database names the SQLite file
 def test_database_is_accepted_after_the_command_name_too(tmp_path) -> None:
     from click.testing import CliRunner
 
@@ -188,8 +201,8 @@ def test_stock_verify_walks_a_large_catalogue_in_ranges(runner, db_path, monkeyp
     monkeypatch.setattr(stock, "VERIFY_CHUNK", 7)
     runner.invoke(["seed-demo", "--password", "demo password 1", "--products", "40"])
     assert runner.invoke(["stock", "verify"]).exit_code == 0
-    conn = sqlite3.connect(db_path)
-    conn.executescript("DROP TRIGGER products_stock_follows_ledger;"
+    conn = engine.connect(db_path)
+    conn.executescript(f"{_DROP_GUARD};"
                        "UPDATE products SET stock_quantity = stock_quantity + 5 "
                        "WHERE id IN (3, 20, 46);")
     conn.close()
@@ -238,6 +251,7 @@ def test_every_command_is_listed_as_needing_a_database_or_not() -> None:
     assert leaves == set(NEEDS_A_DATABASE) | MAY_RUN_WITHOUT_ONE
 
 
+@pytest.mark.sqlite_only  # a missing file
 @pytest.mark.parametrize("path", sorted(NEEDS_A_DATABASE), ids=" ".join)
 def test_a_missing_database_is_refused_with_exit_2_creating_nothing(tmp_path, path) -> None:
     from click.testing import CliRunner
@@ -253,6 +267,7 @@ def test_a_missing_database_is_refused_with_exit_2_creating_nothing(tmp_path, pa
     assert list(tmp_path.iterdir()) == []  # no file, no folder
 
 
+@pytest.mark.sqlite_only  # SHOP_DATABASE, the file
 def test_the_database_from_the_environment_is_checked_too(tmp_path, monkeypatch) -> None:
     from click.testing import CliRunner
 
@@ -268,6 +283,7 @@ def test_the_database_from_the_environment_is_checked_too(tmp_path, monkeypatch)
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.sqlite_only  # a file on a new disk; PostgreSQL: test_postgresql_backup.py
 def test_restore_may_put_the_database_on_a_new_disk(runner, migrated, tmp_path) -> None:
     """Restore makes the database like migrate does: after losing the disk, the file and
     its folder are missing and the verified copy becomes them."""
@@ -279,9 +295,10 @@ def test_restore_may_put_the_database_on_a_new_disk(runner, migrated, tmp_path) 
     restored = CliRunner().invoke(main, ["--database", str(lost), "restore", str(backup)])
     assert restored.exit_code == 0, restored.output
     assert f"restored {lost} from {backup}" in restored.output
-    assert _schema(lost) == _schema(migrated)
+    assert _sqlite_schema(lost) == _sqlite_schema(migrated)
 
 
+@pytest.mark.sqlite_only  # a file the shop cannot use
 @pytest.mark.parametrize(("setup", "args", "says", "code"), [
     ("junk", ["stock", "verify"], "is not a SQLite database", 1),
     ("empty", ["offers", "expire"], "run `shop migrate`", 1),
@@ -304,7 +321,9 @@ def test_a_file_the_shop_cannot_use_is_one_line(tmp_path, setup, args, says, cod
     assert says in line and str(path) in line
 
 
-def _schema(path) -> list[tuple]:
+def _sqlite_schema(path) -> list[tuple]:
+    import sqlite3
+
     conn = sqlite3.connect(path)
     try:
         return conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
@@ -312,14 +331,36 @@ def _schema(path) -> list[tuple]:
         conn.close()
 
 
+def _schema(path) -> list[tuple]:
+    """The test's database's schema (on PostgreSQL: its columns, triggers and indexes)."""
+    if not engine.postgresql():
+        return _sqlite_schema(path)
+    conn = engine.connect(path)
+    try:
+        return conn.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'public' UNION ALL "
+            "SELECT event_object_table, trigger_name, event_manipulation "
+            "FROM information_schema.triggers UNION ALL "
+            "SELECT tablename, indexname, indexdef FROM pg_indexes "
+            "WHERE schemaname = 'public' ORDER BY 1, 2, 3").fetchall()
+    finally:
+        conn.close()
+
+
+# The file's backup and restore are SQLite's (PostgreSQL's: test_postgresql_backup.py).
+_FILE = pytest.mark.sqlite_only
+
+
 @pytest.mark.parametrize(("args", "says", "code"), [
-    (["backup", "{db}"], "is the live database itself", 1),
+    pytest.param(["backup", "{db}"], "is the live database itself", 1, marks=_FILE),
     (["backup", "{tmp}"], "is a folder", 1),
     (["backup", "{tmp}/notes.txt/copy.db"], "is a file, not a folder", 1),
-    (["restore", "{db}"], "is the live database itself", 1),
+    pytest.param(["restore", "{db}"], "is the live database itself", 1, marks=_FILE),
     (["restore", "{tmp}"], "is a folder", 1),
     (["restore", "{tmp}/nothing.db"], "there is no backup at", 1),
-    (["restore", "{tmp}/notes.txt"], "is not a good copy", 1),
+    (["restore", "{tmp}/notes.txt"],  # pg_restore's own words on PostgreSQL
+     "failed: pg_restore: error:" if engine.postgresql() else "is not a good copy", 1),
     (["create-admin", "--email", "not an email", "--password-stdin"],
      "is not an email address", 1),
     (["set-password", "--email", "nobody@example.com", "--password-stdin"], "no account", 1),
@@ -351,6 +392,7 @@ def test_a_password_that_is_not_utf8_is_one_line(runner, migrated) -> None:
     assert "not UTF-8" in _one_error_line(result)
 
 
+@pytest.mark.sqlite_only  # D1 export
 def test_a_path_the_system_refuses_is_one_line(tmp_path) -> None:
     """An OSError on a path the user gave (here a folder under a file) names the path."""
     from click.testing import CliRunner

@@ -4,8 +4,8 @@ checkouts, and the admin audit log written with every admin action."""
 from __future__ import annotations
 
 import itertools
+import os
 import re
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -20,8 +20,33 @@ from shop import clock
 from shop.db import database, init_database, write_transaction
 from shop.services import catalogue, holds, orders, stock
 from shop.services.holds import Holder
+from tests import engine
 
 SHOP = str(Path(sys.executable).with_name("shop"))
+
+
+@pytest.fixture
+def database_url(migrated_database_url: str | None) -> str | None:
+    """Backups and restores check that a database is a shop's by its migration history:
+    on PostgreSQL this module's databases are made by `shop migrate` (tests/conftest.py)."""
+    return migrated_database_url
+
+
+def _target(db_path: Path) -> str | Path:
+    """What ``init_database`` opens for this test: the file, or its PostgreSQL database."""
+    return engine.current_url if engine.postgresql() else db_path
+
+
+def _drop_database(url: str) -> None:
+    """Drop a database the test made beside its own (PostgreSQL)."""
+    from shop.db import postgresql_database
+    from shop.services.pg import database_name, with_database
+
+    admin = postgresql_database(with_database(url, "postgres"))
+    try:
+        admin.execute_sql(f'DROP DATABASE IF EXISTS "{database_name(url)}" WITH (FORCE)')
+    finally:
+        admin.close_all()
 
 
 def _expired_holds(count: int) -> list[int]:
@@ -51,7 +76,7 @@ def test_two_sweeps_at_once_beside_checkouts_return_each_hold_exactly_once(db, d
     shopper.join(120)
     assert all(p.returncode == 0 for p in sweeps), outputs
     swept = sum(int(re.search(r"released (\d+)", out).group(1)) for out in outputs)
-    conn = sqlite3.connect(db_path)
+    conn = engine.connect(db_path)
     try:
         expired = conn.execute("SELECT reservation_id, count(*) FROM stock_moves WHERE reason "
                                "= 'reservation_expired' GROUP BY reservation_id").fetchall()
@@ -61,7 +86,7 @@ def test_two_sweeps_at_once_beside_checkouts_return_each_hold_exactly_once(db, d
     assert len(expired) == 450 and all(n == 1 for _, n in expired)  # each exactly once
     assert swept <= 450 and left == 0  # the checkouts released the rest lazily
     assert bought == [201] * len(products[::15])
-    init_database(db_path)
+    init_database(_target(db_path))
     assert stock.verify().violations == []
     again = subprocess.run([SHOP, "--database", str(db_path), "expire-reservations"],
                            capture_output=True, text=True, timeout=60)
@@ -75,7 +100,7 @@ def _shop_in_background(db_path: Path, user: int, products: Iterable[int],
     started, statuses = threading.Event(), []
 
     def shop() -> None:
-        init_database(db_path)
+        init_database(_target(db_path))
         for pid in products:
             if stop.is_set():
                 break
@@ -128,8 +153,8 @@ def test_every_admin_action_leaves_an_audit_row_in_its_own_transaction(
 
 
 @pytest.mark.slow
-def test_a_backup_taken_during_checkouts_restores_to_a_consistent_shop(db, db_path,
-                                                                        tmp_path) -> None:
+def test_a_backup_taken_during_checkouts_restores_to_a_consistent_shop(db, db_path, tmp_path,
+                                                                        request) -> None:
     pid = catalogue.create_product({"sku": "BK-1", "title": "Coat", "price_cents": 100,
                                     "category": "coats", "condition": "good",
                                     "status": "active"})["id"]
@@ -150,10 +175,20 @@ def test_a_backup_taken_during_checkouts_restores_to_a_consistent_shop(db, db_pa
     assert sold and set(sold) == {201}
 
     restored = tmp_path / "restored" / "shop.db"
+    env = dict(os.environ)
+    if engine.postgresql():  # a database of its own beside the live one
+        from shop.services.pg import database_name, with_database
+
+        env["SHOP_DATABASE_URL"] = with_database(
+            engine.current_url, database_name(engine.current_url) + "_restored")
+        request.addfinalizer(lambda: _drop_database(env["SHOP_DATABASE_URL"]))
     r = subprocess.run([SHOP, "--database", str(restored), "restore", str(copy)],
-                       capture_output=True, text=True, timeout=120)
+                       capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
-    conn = sqlite3.connect(restored)
+    with pytest.MonkeyPatch.context() as patch:  # a connection to the restored database
+        if engine.postgresql():
+            patch.setattr(engine, "current_url", env["SHOP_DATABASE_URL"])
+        conn = engine.connect(restored)
     try:
         orders_n, items_n, sales = conn.execute(
             "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM order_items), "
@@ -168,34 +203,57 @@ def test_a_backup_taken_during_checkouts_restores_to_a_consistent_shop(db, db_pa
     assert orders_n == items_n == sales  # every order whole: no half-written checkout
     assert stock_left + held == 10_000 - sales  # a cart caught mid-checkout holds its unit
     verify = subprocess.run([SHOP, "--database", str(restored), "stock", "verify"],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, env=env)
     assert verify.returncode == 0, verify.stdout
 
 
 def test_restore_checks_the_copy_refuses_a_running_shop_and_keeps_the_old_file(
-        db, db_path, tmp_path, runner) -> None:
-    from shop.services import backup
+        db, db_path, tmp_path, runner, request) -> None:
+    from shop.db import disconnect_all
+    from shop.services import backup, pg_backup
 
     copy = tmp_path / "copy.db"
-    backup.backup(copy)
+    if engine.postgresql():  # pg_dump's custom format
+        pg_backup.backup(engine.current_url, copy)
+    else:
+        backup.backup(copy)
+    database.close()
+    disconnect_all()  # this process's pooled connections are not "the running shop"
     broken = tmp_path / "broken.db"
     broken.write_bytes(b"this is not a database")
     refused = runner.invoke(["restore", str(broken)])
-    assert refused.exit_code == 1 and "not a good copy" in refused.output
+    assert refused.exit_code == 1
+    assert ("failed: pg_restore: error:" if engine.postgresql()  # pg_restore's own words
+            else "not a good copy") in refused.output
 
-    holder = sqlite3.connect(db_path)  # the running shop: a connection stays open
+    holder = engine.connect(db_path)  # the running shop: a connection stays open
     holder.execute("SELECT count(*) FROM products").fetchone()
     try:
         busy = runner.invoke(["restore", str(copy)])
     finally:
         holder.close()
     assert busy.exit_code == 1 and "in use" in busy.output
-    assert db_path.exists()
+    assert db_path.exists() or engine.postgresql()
 
     ok = runner.invoke(["restore", str(copy)])
     assert ok.exit_code == 0, ok.output
-    kept = list(db_path.parent.glob("shop.db.before-restore-*"))
-    assert len(kept) == 1 and "kept at" in ok.output
+    if engine.postgresql():  # the old database renamed NAME_before_restore_TIMESTAMP
+        from shop.services.pg import database_name, with_database
+
+        name = database_name(engine.current_url)
+        conn = engine.connect(db_path)
+        try:
+            kept = [n for n, in conn.execute("SELECT datname FROM pg_database WHERE datname "
+                                             "LIKE ?", (f"{name}_before_restore_%",))]
+        finally:
+            conn.close()
+        for old in kept:
+            request.addfinalizer(lambda old=old: _drop_database(
+                with_database(engine.current_url, old)))
+        assert len(kept) == 1 and f"kept as {kept[0]}" in ok.output
+    else:
+        kept = list(db_path.parent.glob("shop.db.before-restore-*"))
+        assert len(kept) == 1 and "kept at" in ok.output
 
 
 def _old_events(count: int) -> None:
@@ -236,7 +294,9 @@ def _run_on_a_terminal(argv: list[str]) -> tuple[int, str]:
     (["analytics", "rollup", "--day", "2026-01-01"], "rolling up, hour by hour",
      "rolled up "),
     (["analytics", "prune"], "pruning", "pruned 20 analytics_events, 0 system_logs"),
-    (["backup", "{tmp}/copy.db"], "copying, then checking", "backed up to "),
+    # pg_dump says its steps, not a bar (PostgreSQL's backup: test_postgresql_backup.py).
+    pytest.param(["backup", "{tmp}/copy.db"], "copying, then checking", "backed up to ",
+                 marks=pytest.mark.sqlite_only),
 ])
 def test_long_commands_show_a_bar_on_a_terminal_and_one_line_otherwise(
         db, db_path, tmp_path, argv, label, summary) -> None:
@@ -256,6 +316,7 @@ def test_long_commands_show_a_bar_on_a_terminal_and_one_line_otherwise(
     assert "%" not in piped.stderr  # no bar drawn into a file
 
 
+@pytest.mark.sqlite_only  # SQLite's online backup, page by page
 def test_a_backup_reports_its_copy_growing(db, tmp_path) -> None:
     from shop.services import backup
 

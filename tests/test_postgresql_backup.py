@@ -67,7 +67,8 @@ def test_a_backup_is_a_verified_dump(live, tmp_path) -> None:
     result = _cli("backup", "--database-url", live.url, str(path))
     assert result.exit_code == 0, result.output
     size = path.stat().st_size / (1024 * 1024)
-    assert result.stdout == (f"backed up to {path}: {size:.1f} MiB, 64 rows in {TABLES} "
+    # 64 rows of the shop, and the backup's own run (job_runs), recorded as it started.
+    assert result.stdout == (f"backed up to {path}: {size:.1f} MiB, 65 rows in {TABLES} "
                              "tables; integrity, foreign keys and stock ledger ok\n")
     assert "restoring it into a scratch database to verify it" in result.stderr
     assert path.read_bytes()[:5] == b"PGDMP"  # pg_dump's custom format
@@ -89,12 +90,20 @@ def test_a_backup_restores_the_shop_as_it_was_keeping_the_old_one(live, tmp_path
     name = database_name(live.url)
     first, second = result.stdout.splitlines()
     assert first.startswith(f"restored {live.url} from {path}: ")
-    assert first.endswith(f"64 rows in {TABLES} tables; integrity, foreign keys and stock "
+    assert first.endswith(f"65 rows in {TABLES} tables; integrity, foreign keys and stock "
                           "ledger ok")
     assert second.startswith(f"the previous database is kept as {name}_before_restore_")
     kept = second.rsplit(" ", 1)[1]
 
-    assert _rows(live) == at_backup  # every row of every table, history included
+    restored = _rows(live)
+    # Every row of every table, history included; the backup's own run (job_runs) is in
+    # the dump as it was when pg_dump took it: started, not yet finished.
+    assert {t: r for t, r in restored.items() if t != "job_runs"} == \
+        {t: r for t, r in at_backup.items() if t != "job_runs"}
+    *before, ours = restored["job_runs"]  # (id, job, started_at, finished_at, outcome, ..)
+    assert before == at_backup["job_runs"][:-1]
+    assert ours[:5] == (*at_backup["job_runs"][-1][:3], None, None)
+    assert at_backup["job_runs"][-1][1:5:3] == ("backup", "ok")
     assert live.execute_sql("SELECT stock_quantity, ledger_head FROM products WHERE id = 1"
                             ).fetchone() == (2, 4)
     # The guards came back with the schema.

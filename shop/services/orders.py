@@ -30,7 +30,7 @@ import peewee
 
 from shop import clock
 from shop.config import get_settings
-from shop.db import database, locked, write_transaction
+from shop.db import database, locked, may_refuse, write_transaction
 from shop.errors import Conflict, Internal, Invalid, NotFound, constraint_of
 from shop.models import Address, Order, OrderItem, StockMove, User
 from shop.services import audit, batches, holds, idempotency, notifications, payments
@@ -240,7 +240,8 @@ def _insert_order(values: tuple) -> tuple[int, str]:
     for _attempt in range(NUMBER_ATTEMPTS):
         number = new_order_number()
         try:
-            return database.execute_sql(_NEW_ORDER, (number, *values)).lastrowid, number
+            with may_refuse():  # a taken number is drawn again in the same transaction
+                return database.execute_sql(_NEW_ORDER, (number, *values)).lastrowid, number
         except peewee.IntegrityError as exc:
             if constraint_of(str(exc)) != "unique:orders.order_number":
                 raise

@@ -5,7 +5,9 @@ without a browser these tests fail under CI=true and skip, saying why, elsewhere
 PostgreSQL tests do). Playwright's own browser download is never used.
 
 Fixtures: ``browser`` (one chromium for the session), ``live_shop`` (``shop serve`` on a
-fresh copy of a seeded SQLite file), ``page`` (a new browser context per test, 1280x720).
+fresh copy of a seeded SQLite file; on the PostgreSQL run, of a seeded PostgreSQL
+database, given to the server and the test's commands as SHOP_DATABASE_URL), ``page``
+(a new browser context per test, 1280x720).
 Helpers: ``phone_width(page)``, ``screenshot(page, name)``, ``sign_in(page, base_url,
 email, password)``. A failing test that used ``page`` leaves ``FAILED-<test>.png`` beside
 the screenshots.
@@ -13,6 +15,7 @@ the screenshots.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import sqlite3
@@ -25,7 +28,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import ROOT
+from tests import engine
+from tests.conftest import ENGINE, ROOT
 from tests.servers import running_shop
 
 if TYPE_CHECKING:
@@ -180,16 +184,71 @@ def seeded_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def seeded_postgresql(request: pytest.FixtureRequest) -> Iterator[str]:
+    """On the PostgreSQL run, once per session: a database made as a deployer makes one
+    (`shop migrate`, then `shop seed-demo`, as above), the template of each test's copy.
+    Its name."""
+    from shop.db import postgresql_database
+    from shop.services.pg import with_database
+
+    server = request.getfixturevalue("postgresql_url")
+    name = f"shop_browser_seed_{os.getpid()}"
+    admin = postgresql_database(server)
+    admin.execute_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.execute_sql(f"CREATE DATABASE {name}")
+    shop = Path(sys.executable).with_name("shop")
+    env = {**os.environ, "SHOP_DATABASE_URL": with_database(server, name)}
+    for argv in (["migrate"], ["seed-demo", "--password", DEMO_PASSWORD]):
+        subprocess.run([str(shop), *argv], check=True, capture_output=True, timeout=120,
+                       env=env)
+    try:
+        yield name
+    finally:
+        admin.execute_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close_all()
+
+
+_copies = itertools.count()
+
+
 @pytest.fixture
-def live_shop(seeded_database: Path, tmp_path: Path) -> Iterator[LiveShop]:
+def live_database(tmp_path: Path, request: pytest.FixtureRequest,
+                  monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """This test's own copy of the seeded database: a file; on the PostgreSQL run, a
+    database copied from the seeded one, in SHOP_DATABASE_URL for the server and the
+    commands the test runs (and for ``tests.engine.connect``). The file's path."""
+    db_path = tmp_path / "shop.db"
+    if ENGINE != "postgresql":
+        seeded = request.getfixturevalue("seeded_database")
+        with sqlite3.connect(seeded) as source, sqlite3.connect(db_path) as copy:
+            source.backup(copy)
+        source.close()
+        copy.close()
+        yield db_path
+        return
+    from shop.db import postgresql_database
+    from shop.services.pg import with_database
+
+    seeded = request.getfixturevalue("seeded_postgresql")
+    server = request.getfixturevalue("postgresql_url")
+    name = f"shop_browser_{os.getpid()}_{next(_copies)}"
+    admin = postgresql_database(server)
+    admin.execute_sql(f"CREATE DATABASE {name} TEMPLATE {seeded} STRATEGY FILE_COPY")
+    engine.current_url = with_database(server, name)
+    monkeypatch.setenv("SHOP_DATABASE_URL", engine.current_url)
+    try:
+        yield db_path
+    finally:
+        admin.execute_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close_all()
+
+
+@pytest.fixture
+def live_shop(live_database: Path, tmp_path: Path) -> Iterator[LiveShop]:
     """A real gunicorn (`shop serve`, 2 workers) on 127.0.0.1 and a free port, on this
     test's own copy of the seeded database, so tests may change what they like."""
-    db_path = tmp_path / "shop.db"
-    with sqlite3.connect(seeded_database) as source, sqlite3.connect(db_path) as copy:
-        source.backup(copy)
-    source.close()
-    copy.close()
     env = {"SHOP_MEDIA_DIR": str(tmp_path / "media")}
-    with running_shop(db_path, workers=2, threads=4, env=env) as base:
+    with running_shop(live_database, workers=2, threads=4, env=env) as base:
         yield LiveShop(base, ADMIN_EMAIL, DEMO_PASSWORD, CUSTOMER_EMAIL, DEMO_PASSWORD,
-                       db_path)
+                       live_database)

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import urllib.request
 
 import pytest
 
+from tests import engine
 from tests.browser.conftest import LiveShop, phone_width, screenshot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -84,7 +84,7 @@ def test_the_owner_finds_an_order_and_ships_it(page, live_shop: LiveShop) -> Non
     assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
     _both_widths(page, "order")
 
-    with sqlite3.connect(live_shop.db_path) as conn:
+    with engine.connect(live_shop.db_path) as conn:
         status = conn.execute("SELECT status, payment_status FROM orders "
                               "WHERE order_number = ?", (number,)).fetchone()
         audit = conn.execute("SELECT after_state FROM audit_logs WHERE entity_type = 'order' "

@@ -5,11 +5,11 @@ by labels and buttons as a person would; screenshots at 1280 and 375 px wide."""
 from __future__ import annotations
 
 import io
-import sqlite3
 
 import pytest
 from PIL import Image
 
+from tests import engine
 from tests.browser.conftest import LiveShop, phone_width, screenshot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -22,7 +22,7 @@ def _png() -> bytes:
 
 
 def _rows(live_shop: LiveShop, sql: str, *params) -> list[tuple]:
-    conn = sqlite3.connect(live_shop.db_path)
+    conn = engine.connect(live_shop.db_path)
     try:
         return conn.execute(sql, params).fetchall()
     finally:

@@ -7,17 +7,17 @@ page and the seller's page, at 1280 px and 375 px wide."""
 from __future__ import annotations
 
 import re
-import sqlite3
 
 import pytest
 
+from tests import engine
 from tests.browser.conftest import LiveShop, phone_width, screenshot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def _one(db_path, sql: str, *params) -> tuple:
-    conn = sqlite3.connect(db_path)
+    conn = engine.connect(db_path)
     try:
         return conn.execute(sql, params).fetchone()
     finally:

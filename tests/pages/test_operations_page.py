@@ -22,6 +22,15 @@ from tests.pages.conftest import Pages
 from tests.shopping import rows
 
 PAGE = "/admin/operations"
+
+
+@pytest.fixture
+def database_url(migrated_database_url: str | None) -> str | None:
+    """`shop backup` checks that a database is a shop's by its migration history: on
+    PostgreSQL this module's databases are made by `shop migrate` (tests/conftest.py)."""
+    return migrated_database_url
+
+
 RUNS = "SELECT job, outcome, detail FROM job_runs ORDER BY id"
 
 
@@ -206,6 +215,7 @@ def replicated(monkeypatch) -> None:
     monkeypatch.setenv("SHOP_REPLICA_URL", "s3://AKIAKEY:topsecret@shop-bucket/shop.db")
 
 
+@pytest.mark.sqlite_only  # Litestream's folder beside the SQLite file
 def test_a_replica_is_shown_without_its_credentials(replicated, owner: Pages,
                                                     db_path: Path) -> None:
     card = _card(owner.text(PAGE), "h-replica")
@@ -290,6 +300,7 @@ CRON_JOBS = ("expire-reservations", "orders-expire-unpaid", "mail-send", "offers
              "stock-verify", "backup")
 
 
+@pytest.mark.sqlite_only  # EXPLAIN QUERY PLAN on a SQLite file of 50,000 runs
 @pytest.mark.parametrize("outcome", [None, "ok", "failed"])
 def test_a_jobs_last_run_is_the_end_of_its_index_range(many_runs, monkeypatch,
                                                        outcome) -> None:
@@ -301,6 +312,7 @@ def test_a_jobs_last_run_is_the_end_of_its_index_range(many_runs, monkeypatch,
             "SEARCH USING INDEX job_runs_job_started_at (job=?)"], sql
 
 
+@pytest.mark.sqlite_only  # EXPLAIN QUERY PLAN on a SQLite file
 def test_a_jobs_history_pages_read_its_index_range_in_order(many_runs, monkeypatch) -> None:
     init_database(many_runs)
     first = jobs.runs("backup")
@@ -313,6 +325,7 @@ def test_a_jobs_history_pages_read_its_index_range_in_order(many_runs, monkeypat
     assert len(first.items) == 20 and first.next_cursor
 
 
+@pytest.mark.sqlite_only  # EXPLAIN QUERY PLAN on a SQLite file
 def test_pruning_runs_probes_the_index_for_a_newer_run(many_runs) -> None:
     init_database(many_runs)
     from shop.models import JobRun

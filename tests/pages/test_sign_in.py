@@ -65,19 +65,18 @@ def test_the_cookie_does_not_carry_a_bearer_token(client: FlaskClient, pages: Pa
             assert r.status_code == 401, "a value in the cookie works as a bearer token"
 
 
-def test_outside_development_the_cookie_is_secure(db_path, tmp_path, monkeypatch) -> None:
+def test_outside_development_the_cookie_is_secure(db, database_url, tmp_path,
+                                                   monkeypatch) -> None:
     from shop.api import create_app
-    from shop.db import database, init_database
-    from shop.services.migrations import migrate
+    from shop.db import database
 
-    init_database(db_path)
-    migrate()
     accounts.create_admin("owner@example.com", PASSWORD)
     database.close()
     monkeypatch.setenv("SHOP_ENV", "production")
     monkeypatch.setenv("SHOP_SECRET_KEY", "a production secret that is long enough")
     monkeypatch.setenv("SHOP_SMTP_URL", "smtp://127.0.0.1:2525")
-    app = create_app({"DATABASE": db_path, "MEDIA_DIR": tmp_path / "media", "TESTING": True})
+    app = create_app({"DATABASE": db, "DATABASE_URL": database_url or "",
+                      "MEDIA_DIR": tmp_path / "media", "TESTING": True})
     signed = Pages(app.test_client())
     r = signed.sign_in("owner@example.com")
     assert r.status_code == 303

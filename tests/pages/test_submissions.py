@@ -403,6 +403,7 @@ def test_a_form_without_its_csrf_token_changes_nothing(owner: Pages, client: Fla
 
 # --- the queue's query plans ------------------------------------------------------------------
 
+@pytest.mark.sqlite_only  # EXPLAIN QUERY PLAN
 @pytest.mark.parametrize(("status", "offer_status", "index"), [
     (None, None, "sell_submissions_created_at"),
     ("pending", None, "sell_submissions_status_created_at"),
