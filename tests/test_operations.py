@@ -25,12 +25,6 @@ from tests import engine
 SHOP = str(Path(sys.executable).with_name("shop"))
 
 
-@pytest.fixture
-def database_url(migrated_database_url: str | None) -> str | None:
-    """Backups and restores check that a database is a shop's by its migration history:
-    on PostgreSQL this module's databases are made by `shop migrate` (tests/conftest.py)."""
-    return migrated_database_url
-
 
 def _target(db_path: Path) -> str | Path:
     """What ``init_database`` opens for this test: the file, or its PostgreSQL database."""

@@ -24,12 +24,6 @@ from tests.shopping import rows
 PAGE = "/admin/operations"
 
 
-@pytest.fixture
-def database_url(migrated_database_url: str | None) -> str | None:
-    """`shop backup` checks that a database is a shop's by its migration history: on
-    PostgreSQL this module's databases are made by `shop migrate` (tests/conftest.py)."""
-    return migrated_database_url
-
 
 RUNS = "SELECT job, outcome, detail FROM job_runs ORDER BY id"
 
