@@ -30,7 +30,7 @@ import peewee
 
 from shop import clock
 from shop.config import get_settings
-from shop.db import database, locked, write_transaction
+from shop.db import database, known_balance, locked, write_transaction
 from shop.errors import Conflict, Internal, Invalid, NotFound
 from shop.models import Address, Order, OrderItem, StockMove, User
 from shop.services import audit, batches, holds, idempotency, notifications, payments
@@ -136,8 +136,9 @@ _NEW_ORDER = ("INSERT INTO orders (order_number, user_id, guest_email, access_to
               "total_cents, delivery_address, created_at, updated_at) "
               "VALUES (?, ?, ?, ?, 'pending', 'unpaid', ?, ?, ?, ?, ?, ?, ?) "
               "ON CONFLICT (order_number) DO NOTHING")
-_NEW_LINE = ("INSERT INTO order_items (order_id, product_id, title, unit_price_cents, quantity,"
-             " line_total_cents) VALUES (?, ?, ?, ?, ?, ?)")
+_NEW_LINES = ("INSERT INTO order_items (order_id, product_id, title, unit_price_cents, "
+              "quantity, line_total_cents) VALUES ")
+_LINE = "(?, ?, ?, ?, ?, ?)"
 
 
 @dataclass(frozen=True)
@@ -230,8 +231,10 @@ def _place(buyer: Buyer, cart: list[Hold], token: str | None, email: str | None,
                   shipping_method=shipping_method, subtotal_cents=subtotal,
                   shipping_cents=shipping, total_cents=subtotal + shipping,
                   delivery_address=address, created_at=now, updated_at=now)
-    lines = [_sell(order_id, hold, buyer.user_id) for hold in cart]
-    follow_stock(h.product_id for h in cart)
+    lines = _sell(order_id, cart, buyer.user_id)
+    # A product whose balance (known from its lock) is still above zero stays active: no
+    # statement for it (on SQLite, where nothing is known, the UPDATE decides).
+    follow_stock(h.product_id for h in cart if not known_balance(h.product_id))
     notifications.order_placed(order, lines, token=token)
     body: dict[str, Any] = {"order": _view(order, lines)}
     if token is not None:
@@ -250,16 +253,18 @@ def _insert_order(values: tuple) -> tuple[int, str]:
     raise Internal("could not draw a free order number")
 
 
-def _sell(order_id: int, hold: Hold, actor_id: int | None) -> OrderItem:
-    """One order line from one live hold: the held units are converted and sold."""
-    holds.convert(hold, order_id, actor_id)
-    append_move(hold.product_id, -hold.quantity, "sale", order_id=order_id, actor_id=actor_id)
-    total = hold.price_cents * hold.quantity
-    database.execute_sql(_NEW_LINE, (order_id, hold.product_id, hold.title, hold.price_cents,
-                                     hold.quantity, total))
-    return OrderItem(order=order_id, product=hold.product_id, title=hold.title,
-                     unit_price_cents=hold.price_cents, quantity=hold.quantity,
-                     line_total_cents=total)
+def _sell(order_id: int, cart: list[Hold], actor_id: int | None) -> list[OrderItem]:
+    """The order's lines from the live holds: the held units are converted and sold
+    (``holds.sell``), and the lines written in one statement."""
+    holds.sell(cart, order_id, actor_id)
+    lines = [OrderItem(order=order_id, product=h.product_id, title=h.title,
+                       unit_price_cents=h.price_cents, quantity=h.quantity,
+                       line_total_cents=h.price_cents * h.quantity) for h in cart]
+    database.execute_sql(
+        _NEW_LINES + ", ".join([_LINE] * len(lines)),
+        tuple(v for i in lines for v in (order_id, i.product_id, i.title, i.unit_price_cents,
+                                         i.quantity, i.line_total_cents)))
+    return lines
 
 
 def claim_guest_orders(user_id: int, email: str) -> int:
