@@ -3,8 +3,9 @@
 On PostgreSQL every statement is a round trip to the server (~0.4 ms on a unix socket
 here), so the count bounds a checkout's speed more than anything else; on SQLite it is a
 library call. This counts, per request, every statement the shop sends: BEGIN and COMMIT
-included, statements run by triggers not (SQLite's trace reports those as ``-- TRIGGER``
-lines; PostgreSQL runs them inside the one round trip). Requests go through the Flask
+included, statements run by triggers not (PostgreSQL runs them inside the one round trip),
+nor SQLite's ``PRAGMA optimize`` that a connection runs on its way back to the pool at
+most every 10 s (housekeeping, not the request's). Requests go through the Flask
 app in this process (no HTTP): a signed-in buyer holds one unit (POST /api/cart/items)
 and checks it out (POST /api/checkout), then the same with three products.
 
@@ -47,7 +48,8 @@ class Counter:
         self.thread = threading.get_ident()  # the requests' (not the mail thread's)
 
     def saw(self, sql: str) -> None:
-        if not self.on or threading.get_ident() != self.thread or sql.lstrip().startswith("--"):
+        if not self.on or threading.get_ident() != self.thread \
+                or sql.lstrip().startswith(("--", "PRAGMA")):
             return
         sql = " ".join(sql.split())
         # SQLite's trace reports each trigger program it runs as the statement that fired
