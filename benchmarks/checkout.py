@@ -15,12 +15,17 @@ Prints the figures; asserts nothing. Only 127.0.0.1 is ever contacted.
     python benchmarks/checkout.py --only b --payments stripe  # Stripe on (a local stand-in)
     python benchmarks/checkout.py --database-url postgresql://shop@/postgres?host=/tmp/pg
         # (b) on SQLite, then on PostgreSQL with one and with two `shop serve` ÷ SQLite
+    python benchmarks/checkout.py --only b --pin 0 ...
+        # (b) with the load generator pinned to CPU 0 and the app servers (taskset) to the
+        # other CPUs, so the clients' Python does not take the servers' core
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -164,9 +169,23 @@ def _fresh_postgresql(url: str | None):
         admin.close_all()
 
 
+def pin_client(cpus: set[int]) -> tuple[str, ...]:
+    """Pin this process (the load generator; threads started later inherit it) to
+    ``cpus``; returns the prefix that starts a server on the other CPUs (taskset), or ()
+    when there are none or taskset is missing."""
+    every = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    rest = sorted(every - cpus)
+    if not rest or shutil.which("taskset") is None:
+        print("    (--pin: no other CPU or no taskset: the servers are not pinned)")
+        return ()
+    return ("taskset", "-c", ",".join(map(str, rest)))
+
+
 def part_b(seconds: float, clients: int, workers: int, threads: int,
            replica: bool = False, payments: str = "manual", *,
-           database_url: str | None = None, servers: int = 1) -> float:
+           database_url: str | None = None, servers: int = 1,
+           server_prefix: tuple[str, ...] = ()) -> float:
     """Returns the checkouts per second."""
     with tempfile.TemporaryDirectory(prefix="shop-bench-") as tmp, \
             _fresh_postgresql(database_url) as url:
@@ -198,7 +217,8 @@ def part_b(seconds: float, clients: int, workers: int, threads: int,
                             "SHOP_STRIPE_API_BASE": stripe_api.base,
                             "SHOP_PUBLIC_URL": "http://shop.test"})
             ports = [int(stack.enter_context(running_shop(
-                path, workers=workers, threads=threads, env=env)).rsplit(":", 1)[1])
+                path, workers=workers, threads=threads, env=env,
+                prefix=server_prefix)).rsplit(":", 1)[1])
                 for _ in range(servers)]
             health = load(ports[0], "/healthz", clients, 2, seconds)
             results: list = []
@@ -215,9 +235,10 @@ def part_b(seconds: float, clients: int, workers: int, threads: int,
     statuses = sorted({r[1] for r in results})
     rate = len(done) / seconds
     engine = (f"PostgreSQL, {servers} app server(s)" if database_url else "SQLite")
+    pinned = f", servers on CPUs {server_prefix[-1]}" if server_prefix else ""
     print(f"(b) HTTP on {engine}: gunicorn {workers} workers x {threads} threads, {clients} "
           f"buyers, {seconds:.0f} s{', replicating with litestream' if replica else ''}, "
-          f"payments {payments}")
+          f"payments {payments}{pinned}")
     print(f"    /healthz:  {health['rps']:8.0f} req/s")
     print(f"    checkouts: {rate:8.0f} /s, p50 {percentile(latencies, 50):.1f} ms, "
           f"p99 {percentile(latencies, 99):.1f} ms; statuses seen {statuses}")
@@ -293,13 +314,19 @@ def main() -> None:
                         help="(b) on PostgreSQL too: a server whose user may create "
                              "databases (postgresql://user@host/db); prints HTTP "
                              "checkouts/s with one and two app servers ÷ SQLite with one")
+    parser.add_argument("--pin", metavar="CPUS",
+                        help="(b) pin the load generator to these CPUs (e.g. 0 or 0,1) and "
+                             "start the app servers under taskset on the others (the "
+                             "database server is not pinned)")
     args = parser.parse_args()
+    prefix = pin_client({int(c) for c in args.pin.split(",")}) if args.pin else ()
     if args.database_url:
-        lite = part_b(args.seconds, args.clients, args.workers, args.threads)
+        lite = part_b(args.seconds, args.clients, args.workers, args.threads,
+                      server_prefix=prefix)
         one = part_b(args.seconds, args.clients, args.workers, args.threads,
-                     database_url=args.database_url, servers=1)
+                     database_url=args.database_url, servers=1, server_prefix=prefix)
         two = part_b(args.seconds, args.clients, args.workers, args.threads,
-                     database_url=args.database_url, servers=2)
+                     database_url=args.database_url, servers=2, server_prefix=prefix)
         print(f"(b) HTTP checkouts/s ÷ SQLite with one server: PostgreSQL with one server "
               f"{one / lite:.2f}, with two servers {two / lite:.2f} "
               f"(SQLite {lite:.0f}/s, PostgreSQL {one:.0f}/s and {two:.0f}/s)")
@@ -308,7 +335,7 @@ def main() -> None:
         part_a(args.n)
     if args.only in (None, "b"):
         part_b(args.seconds, args.clients, args.workers, args.threads, args.replica,
-               args.payments)
+               args.payments, server_prefix=prefix)
     if args.only in (None, "c"):
         part_c(args.long, args.n, 5)
 

@@ -356,10 +356,63 @@ def lock_products(product_ids: Iterable[int]) -> bool:
         return False
     ids = sorted(set(product_ids))
     if ids:
-        database.execute_sql(
-            f"SELECT id FROM products WHERE id IN ({', '.join('?' * len(ids))}) "
-            "ORDER BY id FOR UPDATE", tuple(ids)).fetchall()
+        _lock_rows(ids)
     return bool(ids)
+
+
+def lock_product_rows(product_ids: Iterable[int]) -> dict[int, tuple[str, int]]:
+    """:func:`lock_products`, answering each product's (status, stock_quantity) as read
+    under the lock (missing ids: no such product), in the same statement: a hold needs
+    both, and on PostgreSQL every statement is a round trip. On SQLite, a plain read under
+    the write lock the transaction already holds."""
+    ids = sorted(set(product_ids))
+    if not ids:
+        return {}
+    if engine() != "postgresql":
+        rows = database.execute_sql(
+            f"SELECT id, status, stock_quantity FROM products WHERE id IN "
+            f"({', '.join('?' * len(ids))})", tuple(ids)).fetchall()
+        return {i: (status, balance) for i, status, balance in rows}
+    return _lock_rows(ids)
+
+
+def lock_products_in(subquery: str, params: tuple) -> set[int] | None:
+    """:func:`lock_products` for the products whose ids ``subquery`` selects (a holder's
+    holds), in one statement where reading the ids first and then locking them would be
+    two: returns the ids locked on PostgreSQL (read what depends on them after this, and
+    only for them), None on SQLite (nothing to lock)."""
+    if engine() != "postgresql":
+        return None
+    known = _balances()
+    rows = database.execute_sql(
+        f"SELECT id, stock_quantity FROM products WHERE id IN ({subquery}) "
+        "ORDER BY id FOR UPDATE", params).fetchall()
+    if known is not None:
+        known.update(rows)
+    return {i for i, _balance in rows}
+
+
+def known_balance(product_id: int) -> int | None:
+    """The product's balance as this PostgreSQL write transaction holds it locked (no
+    statement), or None: not locked here, or SQLite (read it if it matters)."""
+    known = _balances()
+    return None if known is None else known.get(product_id)
+
+
+def _lock_rows(ids: list[int]) -> dict[int, tuple[str, int]]:
+    """PostgreSQL: lock the rows not yet locked by this transaction (one statement, id
+    order), remembering each balance (:func:`lock_for_move` then needs no statement);
+    returns every asked row's (status, balance). A row locked earlier in the transaction
+    is read again only for its status, which is not remembered (it can change under our
+    own lock)."""
+    known = _balances()
+    rows = database.execute_sql(
+        f"SELECT id, status, stock_quantity FROM products WHERE id IN "
+        f"({', '.join('?' * len(ids))}) ORDER BY id FOR UPDATE", tuple(ids)).fetchall()
+    if known is not None:
+        for i, _status, balance in rows:
+            known[i] = balance
+    return {i: (status, balance) for i, status, balance in rows}
 
 
 def serialize_on(*keys: str) -> None:
@@ -386,13 +439,39 @@ def lock_for_move(product_id: int) -> int | None:
     """Just before a ledger move of this product: on PostgreSQL, lock its row (a no-op
     when this transaction holds it already) and return its balance, so a move the
     balance cannot cover is refused before the statement (PostgreSQL would abort the
-    whole transaction where SQLite undoes one statement). None on SQLite, where the
-    write lock is held and the CHECK refuses the statement alone."""
+    whole transaction where SQLite undoes one statement). A row this write transaction
+    locked already is not read again: its balance is remembered from the lock and kept
+    up to date by :func:`moved` (only the ledger's moves change it, and nobody else can
+    while we hold the lock). None on SQLite, where the write lock is held and the CHECK
+    refuses the statement alone."""
     if engine() != "postgresql":
         return None
+    known = _balances()
+    if known is not None and product_id in known:
+        return known[product_id]
     row = database.execute_sql("SELECT stock_quantity FROM products WHERE id = ? FOR UPDATE",
                                (product_id,)).fetchone()
+    if row is not None and known is not None:
+        known[product_id] = row[0]
     return None if row is None else row[0]
+
+
+def moved(product_id: int, qty_change: int) -> None:
+    """A ledger move of a product this transaction locked was written: its remembered
+    balance follows (the trigger applied the same change to the row)."""
+    known = _balances()
+    if known is not None and product_id in known:
+        known[product_id] += qty_change
+
+
+# The balances of the rows the open PostgreSQL write transaction has locked (per thread),
+# None outside one: only inside write_transaction, whose end (or any error inside it)
+# forgets them, so a remembered balance never outlives its lock or a rolled-back write.
+_locked = threading.local()
+
+
+def _balances() -> dict[int, int] | None:
+    return getattr(_locked, "balances", None)
 
 
 def read_snapshot() -> Any:
@@ -402,19 +481,6 @@ def read_snapshot() -> Any:
     if engine() == "postgresql":
         return database.atomic(isolation_level="REPEATABLE READ")
     return database.atomic()
-
-
-@contextmanager
-def may_refuse() -> Iterator[None]:
-    """Around a statement inside a write transaction whose refusal (an IntegrityError) the
-    caller handles and then goes on: on PostgreSQL a savepoint, since a refused statement
-    there aborts the whole transaction; nothing on SQLite, which undoes the one
-    statement and keeps the transaction."""
-    if engine() == "postgresql":
-        with database.atomic():
-            yield
-        return
-    yield
 
 
 def execute_unlogged(sql: str, params: tuple) -> Any:
@@ -589,10 +655,16 @@ def _postgresql_transaction() -> Iterator[None]:
     committed = False
     if outermost:
         _pending.callbacks = []
+        _locked.balances = {}
         _maybe_resync_clock()
     try:
-        with database.atomic():
-            yield
+        try:
+            with database.atomic():
+                yield
+        except BaseException:
+            if not outermost:  # a savepoint rolled back: the balances may have too
+                _locked.balances = {}
+            raise
     except peewee.IntegrityError as exc:
         raise refused(str(exc)) from exc
     except (peewee.DatabaseError, OSError) as exc:
@@ -608,6 +680,7 @@ def _postgresql_transaction() -> Iterator[None]:
             committed = True
     finally:
         if outermost:
+            _locked.balances = None
             callbacks, _pending.callbacks = _pending.callbacks, []
             if committed:
                 _run_callbacks(callbacks)

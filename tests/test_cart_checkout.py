@@ -225,6 +225,60 @@ def test_an_admin_write_off_releases_expired_holds_first(client, ann, db_path) -
     assert ledger(db_path, pid)[-2:] == [("reservation_expired", 1), ("adjustment", -1)]
 
 
+def test_a_hold_takes_the_last_unit_from_an_expired_hold_and_its_sale_sells_out(
+        client, ann, db_path) -> None:
+    """One transaction ends Bob's lapsed hold (+1) and takes the unit for Ann (-1): the
+    balance each move is checked against must follow the earlier move (on PostgreSQL it
+    is remembered from the row lock, not read again). Ann's checkout sells the last unit:
+    the product is sold out; with a unit left it stays active."""
+    last, more = product(1), product(2, sku="P-2")
+    bob = sign_up(client, "bob@example.com")
+    with freeze_time(clock.now()) as frozen:
+        assert hold(client, bob, last).status_code == 201
+        frozen.tick(timedelta(minutes=16))  # Bob's 15 minutes have run out
+        r = hold(client, ann, last)
+        assert r.status_code == 201, r.get_json()
+        assert hold(client, ann, more).status_code == 201
+        r = client.post("/api/checkout", json={}, headers=ann)
+    assert r.status_code == 201, r.get_json()
+    assert ledger(db_path, last) == [("restock", 1), ("reserved", -1),
+                                     ("reservation_expired", 1), ("reserved", -1),
+                                     ("reservation_converted", 1), ("sale", -1)]
+    got = {p: catalogue.get_product(p, include_unpublished=True) for p in (last, more)}
+    assert (got[last]["status"], got[last]["stock_quantity"]) == ("sold_out", 0)
+    assert (got[more]["status"], got[more]["stock_quantity"]) == ("active", 1)
+    assert client.get("/api/cart", headers=bob).get_json()["items"] == []
+
+
+def test_an_order_number_already_taken_is_drawn_again_and_the_checkout_goes_through(
+        client, ann, db_path, monkeypatch) -> None:
+    # PostgreSQL aborts the whole transaction on a refused statement (SQLite undoes just
+    # the statement): the second draw must still be able to write the order.
+    from shop.services import orders
+
+    a, b = product(3), product(3, sku="P-2")
+    taken = _order(client, ann, a)
+    numbers = iter([taken, taken, "ES-0000-0002"])
+    monkeypatch.setattr(orders, "new_order_number", lambda: next(numbers))
+    hold(client, ann, b, 2)
+    r = client.post("/api/checkout", json={}, headers=ann)
+    assert r.status_code == 201, r.get_json()
+    assert r.get_json()["order"]["order_number"] == "ES-0000-0002"
+    assert [(i["product_id"], i["quantity"]) for i in r.get_json()["order"]["items"]] == \
+        [(b, 2)]
+    conn = engine.connect(db_path)
+    try:
+        assert conn.execute("SELECT order_number FROM orders ORDER BY id").fetchall() == \
+            [(taken,), ("ES-0000-0002",)]
+        assert conn.execute("SELECT count(*) FROM order_items").fetchone() == (2,)
+    finally:
+        conn.close()
+    assert ledger(db_path, b)[-3:] == [("reserved", -2), ("reservation_converted", 2),
+                                       ("sale", -2)]
+    assert available(b) == 1
+    assert client.get("/api/cart", headers=ann).get_json()["items"] == []
+
+
 def test_a_retry_with_the_same_key_returns_the_same_order(client, ann, db_path) -> None:
     pid = product(3)
     hold(client, ann, pid)

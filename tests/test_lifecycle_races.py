@@ -153,3 +153,30 @@ def test_checkout_racing_archive_sells_only_what_is_still_for_sale(client) -> No
         assert archived.stock_quantity == (0 if sold == [kept, gone] else 1)
         assert Product.get_by_id(kept).status == "sold_out"
     assert stock.verify().violations == []
+
+
+def test_a_keyed_checkout_racing_its_own_retry_gets_one_order_and_one_answer(client) -> None:
+    """API.md: a retry with the same Idempotency-Key gets the stored answer. Sent twice at
+    once (a double submit with a key), one places the order and the other waits for it
+    and answers the same: never a second order, never "the cart is empty". On PostgreSQL
+    the two transactions do not queue on one write lock, so the key is what they queue
+    on."""
+    sign_up(client, "ann@example.com")
+    user_id = User.get(User.email == "ann@example.com").id
+    for n in range(ROUNDS):
+        pid = catalogue.create_product({
+            "sku": f"K-{n}", "title": "Coat", "category": "coats", "condition": "good",
+            "price_cents": 1000, "status": "active"})["id"]
+        stock.adjust(pid, 1, "restock")
+        holds.hold(Holder(user_id=user_id), pid, 1)
+        answers: dict[str, tuple] = {}
+
+        def submit(name: str, key: str = f"double-{n}", out: dict = answers) -> None:
+            out[name] = orders.checkout(user_id, idempotency_key=key)
+
+        got = race({"first": lambda: submit("first"), "again": lambda: submit("again")})
+        assert got == {"first": "ok", "again": "ok"}
+        assert answers["first"] == answers["again"]
+        assert answers["first"][0] == 201
+        assert Order.select().where(Order.user == user_id).count() == n + 1
+    assert stock.verify().violations == []

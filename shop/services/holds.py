@@ -3,12 +3,13 @@ sale, convert at checkout, and merge a guest's cart into an account.
 
 A hold is stock set aside for a shopper for a while: a ``product_reservations`` row (one
 per product and holder) says who holds what until when, and ledger moves carry the units.
-Holding is a ``reserved`` move (-q); a hold ends in exactly one of four ways, each a +q
-move followed by the row's DELETE, all here in :func:`_end`:
+Holding is a ``reserved`` move (-q); a hold ends in exactly one of four ways, each the
+row's DELETE and then a +q move, all here (:func:`_end`; :func:`sell` for a checkout's
+whole cart at once):
 
 - ``reservation_released``: the holder let go, or the product was taken off sale;
 - ``reservation_expired``: its time ran out;
-- ``reservation_converted``: checkout sold it (the caller then appends the ``sale``).
+- ``reservation_converted``: checkout sold it (:func:`sell`, which appends the ``sale``).
 
 Correctness never waits for cron: whatever reads or spends a holder's holds, or needs a
 product's stock, first settles the stale ones (:func:`settle_products`,
@@ -26,11 +27,11 @@ from typing import Any
 
 from shop import clock
 from shop.config import get_settings
-from shop.db import database, lock_products, write_transaction
-from shop.errors import InsufficientStock, Invalid, NotFound
+from shop.db import database, lock_product_rows, lock_products, lock_products_in, write_transaction
+from shop.errors import Conflict, InsufficientStock, Invalid, NotFound
 from shop.models import ProductReservation
 from shop.services import batches
-from shop.services.ledger import append_move
+from shop.services.ledger import Move, append_move, append_moves
 
 MAX_QUANTITY = 100
 
@@ -79,6 +80,12 @@ _HOLD_OF = ("SELECT id, product_id, quantity, expires_at FROM product_reservatio
 _STALE_OF_PRODUCTS = ("SELECT r.id, r.product_id, r.quantity, r.expires_at, p.status "
                       "FROM product_reservations AS r JOIN products AS p ON p.id = r.product_id "
                       "WHERE r.product_id IN ({}) AND (r.expires_at <= ? OR p.status <> 'active')")
+# hold(): the product's stale holds (whoever holds them) and the holder's own, in one read.
+_STALE_OR_MINE = ("SELECT r.id, r.product_id, r.quantity, r.expires_at, p.status, "
+                  "CASE WHEN r.{0} = ? THEN 1 ELSE 0 END FROM product_reservations AS r "
+                  "JOIN products AS p ON p.id = r.product_id WHERE r.product_id = ? "
+                  "AND (r.expires_at <= ? OR p.status <> 'active' OR r.{0} = ?)")
+_PRODUCTS_HELD = "SELECT product_id FROM product_reservations WHERE {} = ?"
 _NEW_HOLD = ("INSERT INTO product_reservations (product_id, {}, quantity, created_at, "
              "expires_at) VALUES (?, ?, ?, ?, ?)")
 _SET_HOLD = "UPDATE product_reservations SET quantity = ?, expires_at = ? WHERE id = ?"
@@ -137,11 +144,30 @@ def settle_products(product_ids: Iterable[int], now: datetime) -> int:
 
 def settle_holder(holder: Holder, now: datetime) -> list[Hold]:
     """End the holder's stale holds; returns the live ones (with title and price), by
-    product id: what a cart shows and what a checkout sells."""
+    product id: what a cart shows and what a checkout sells.
+
+    On a server engine the holds' products are locked first, in one statement (a
+    subquery names them), and the holds read after: a hold that appeared between the two
+    statements (the same buyer, another tab) is on a product not locked here and is left
+    out, as if it had come after this call; it stays in the cart."""
+    column, value = holder.column()
+    locked = lock_products_in(_PRODUCTS_HELD.format(column), (value,))
     held = read_holds(holder)
-    if lock_products(h.product_id for h in held):  # a server engine: read under the locks
-        held = read_holds(holder)
+    if locked is not None:
+        held = [h for h in held if h.product_id in locked]
     return _end_stale(held, clock.to_text(now))
+
+
+def _settle_for(holder: Holder, product_id: int, now: datetime) -> Hold | None:
+    """:func:`settle_products` for one product on sale (locked), and the holder's live
+    hold of it, from one read: the hold path's two lookups in one round trip."""
+    column, value = holder.column()
+    stamp = clock.to_text(now)
+    rows = database.execute_sql(_STALE_OR_MINE.format(column),
+                                (value, product_id, stamp, value)).fetchall()
+    mine = [Hold(*row[:5]) for row in rows if row[5]]
+    _end_stale([Hold(*row[:5]) for row in rows], stamp)
+    return mine[0] if mine and not mine[0].stale(stamp) else None
 
 
 def _hold_of(holder: Holder, product_id: int) -> Hold | None:
@@ -181,10 +207,24 @@ def _set(holder: Holder, product_id: int, quantity: int, now: datetime,
     return Hold(existing.id, product_id, quantity, expires)
 
 
-def convert(hold: Hold, order_id: int, actor_id: int | None) -> None:
-    """Checkout sells a live hold: its units are converted (the caller appends the
-    ``sale``), in the checkout's transaction."""
-    _end(hold, "reservation_converted", actor_id=actor_id, order_id=order_id)
+def sell(cart: list[Hold], order_id: int, actor_id: int | None) -> None:
+    """Checkout sells live holds (read under the lock, in the checkout's transaction):
+    each ends by ``reservation_converted`` (+q) and its units go by ``sale`` (-q). One
+    DELETE for the rows and two ledger statements for the whole cart, not three a line
+    (each is a round trip on PostgreSQL). A row already gone means the cart changed
+    under us: 409, and the transaction rolls back (a hold ends once)."""
+    if not cart:
+        return
+    gone = database.execute_sql(
+        f"DELETE FROM product_reservations WHERE id IN ({', '.join('?' * len(cart))})",
+        tuple(h.id for h in cart)).rowcount
+    if gone != len(cart):
+        raise Conflict("the cart changed while checking out; try again")
+    append_moves(
+        [Move(h.product_id, h.quantity, "reservation_converted", actor_id=actor_id,
+              order_id=order_id, reservation_id=h.id) for h in cart]
+        + [Move(h.product_id, -h.quantity, "sale", actor_id=actor_id, order_id=order_id)
+           for h in cart])
 
 
 def take_off_sale(product_id: int, actor_id: int | None) -> int:
@@ -209,16 +249,14 @@ def hold(holder: Holder, product_id: int, quantity: int) -> dict[str, Any]:
                       details={"fields": {"quantity": f"must be 1 to {MAX_QUANTITY}"}})
     now = clock.now()
     with write_transaction():
-        lock_products([product_id])
-        status = database.execute_sql("SELECT status FROM products WHERE id = ?",
-                                      (product_id,)).fetchone()
-        if status is not None and status[0] == "sold_out":  # for sale, but none left
+        row = lock_product_rows([product_id]).get(product_id)  # locked, with its status
+        status = None if row is None else row[0]
+        if status == "sold_out":  # for sale, but none left
             raise InsufficientStock("not enough stock", details={
                 "product_id": product_id, "available": 0})
-        if status is None or status[0] != "active":
+        if status != "active":
             raise NotFound("no such product for sale")
-        settle_products([product_id], now)
-        held = _set(holder, product_id, quantity, now, _hold_of(holder, product_id))
+        held = _set(holder, product_id, quantity, now, _settle_for(holder, product_id, now))
         assert held is not None
         return {"product_id": product_id, "quantity": held.quantity,
                 "expires_at": held.expires_at}

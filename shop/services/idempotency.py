@@ -5,7 +5,8 @@ they exist together or not at all. A repeat (same user, scope and key) is looked
 inside the transaction: the same request gets the stored answer back, a different request
 under the same key gets 409 ``idempotency_conflict``. Concurrent duplicates queue on the
 write lock (BEGIN IMMEDIATE); the second one finds the first's record: never a second
-effect.
+effect. On PostgreSQL, with no one write lock, they queue on a transaction-scoped advisory
+lock of the key (``db.serialize_on``) taken before the look-up.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shop import clock
+from shop.db import serialize_on
 from shop.errors import IdempotencyConflict
 from shop.models import IdempotencyRecord
 
@@ -46,6 +48,7 @@ def replay(keyed: Keyed | None) -> tuple[int, dict[str, Any]] | None:
     transaction that would perform the effect."""
     if keyed is None:
         return None
+    serialize_on(f"idempotency:{keyed.user_id}:{keyed.scope}:{keyed.key}")
     record = IdempotencyRecord.get_or_none(
         (IdempotencyRecord.user == keyed.user_id) & (IdempotencyRecord.scope == keyed.scope)
         & (IdempotencyRecord.key == keyed.key))

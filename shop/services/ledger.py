@@ -1,6 +1,7 @@
 """The ledger's one write, and what a product's status does when its stock moves.
 
-``append_move`` is the only code that inserts into ``stock_moves``. The database applies
+``append_move`` (and its batch, ``append_moves``) is the only code that inserts into
+``stock_moves``. The database applies
 the row to ``products.stock_quantity`` and moves ``ledger_head`` (trigger), refuses any
 other change of either (trigger), and refuses a balance below zero (CHECK). A refusal is
 mapped by the constraint that fired (:func:`shop.errors.constraint_of`), never by a
@@ -10,20 +11,36 @@ substring: only the balance CHECK is ``insufficient_stock``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 import peewee
 
 from shop import clock
-from shop.db import database, lock_for_move
+from shop.db import database, lock_for_move, moved
 from shop.errors import Conflict, InsufficientStock, constraint_of, refused
 from shop.models import Product, StockMove
 
 # The ledger's one write, on every stock path: a constant statement (building it through
 # the ORM cost more than running it). No savepoint is needed around it: a statement that
 # a CHECK or a trigger's RAISE(ABORT) refuses is undone by SQLite, the transaction stays.
-_INSERT_MOVE = ("INSERT INTO stock_moves (product_id, qty_change, reason, note, actor_id, "
-                "order_id, reservation_id, submission_id, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_MOVES = ("INSERT INTO stock_moves (product_id, qty_change, reason, note, actor_id, "
+                 "order_id, reservation_id, submission_id, created_at) VALUES ")
+_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+@dataclass(frozen=True)
+class Move:
+    """One ledger row to append (:func:`append_moves`)."""
+
+    product_id: int
+    qty_change: int
+    reason: str
+    note: str | None = None
+    actor_id: int | None = None
+    order_id: int | None = None
+    reservation_id: int | None = None
+    submission_id: int | None = None
 
 
 def append_move(product_id: int, qty_change: int, reason: str, *, note: str | None = None,
@@ -32,17 +49,60 @@ def append_move(product_id: int, qty_change: int, reason: str, *, note: str | No
                 submission_id: int | None = None) -> StockMove:
     """Append one ledger row. Call inside a write transaction (this is a private step)."""
     now = clock.now()
-    values = (product_id, qty_change, reason, note, actor_id, order_id, reservation_id,
-              submission_id, clock.to_text(now))
-    balance = lock_for_move(product_id)  # a server engine's row lock, and the balance
-    if balance is not None and balance + qty_change < 0:
-        raise InsufficientStock("not enough stock", details={
-            "product_id": product_id, "available": balance})
+    move = Move(product_id, qty_change, reason, note, actor_id, order_id, reservation_id,
+                submission_id)
+    cursor = _insert([move], clock.to_text(now))
+    return StockMove(id=cursor.lastrowid, product=product_id, qty_change=qty_change,
+                     reason=reason, note=note, actor=actor_id, order=order_id,
+                     reservation_id=reservation_id, submission=submission_id,
+                     created_at=now)
+
+
+def append_moves(moves: list[Move]) -> None:
+    """Append several ledger rows, in this order, in as few statements as can be: one per
+    run of moves of distinct products (checkout's converted moves, then its sales: two
+    round trips on PostgreSQL, not two a line). A product moves at most once a
+    statement because PostgreSQL's ledger triggers run after the whole statement, when
+    the head guard would see the product's later move as its newest and refuse the
+    earlier. Call inside a write transaction."""
+    stamp = clock.to_text(clock.now())
+    run: list[Move] = []
+    for move in moves:
+        if any(m.product_id == move.product_id for m in run):
+            _insert(run, stamp)
+            run = []
+        run.append(move)
+    if run:
+        _insert(run, stamp)
+
+
+def _insert(moves: list[Move], stamp: str) -> Any:
+    """The one INSERT into stock_moves. On a server engine each product's row is locked
+    first and its balance checked move by move, so a move the balance cannot cover is
+    refused before the statement (PostgreSQL aborts the whole transaction on a refused
+    statement; SQLite's CHECK undoes just the statement)."""
+    running: dict[int, int] = {}
+    for move in moves:
+        if move.product_id not in running:
+            balance = lock_for_move(move.product_id)  # a server engine's lock, and balance
+            if balance is None:
+                break  # SQLite: the CHECK refuses the statement alone
+            running[move.product_id] = balance
+        balance = running[move.product_id]
+        if balance + move.qty_change < 0:
+            raise InsufficientStock("not enough stock", details={
+                "product_id": move.product_id, "available": balance})
+        running[move.product_id] = balance + move.qty_change
+    values = [v for m in moves for v in (m.product_id, m.qty_change, m.reason, m.note,
+                                         m.actor_id, m.order_id, m.reservation_id,
+                                         m.submission_id, stamp)]
     try:
-        cursor = database.execute_sql(_INSERT_MOVE, values)
+        cursor = database.execute_sql(
+            _INSERT_MOVES + ", ".join([_ROW] * len(moves)), tuple(values))
     except peewee.IntegrityError as exc:
         constraint = constraint_of(str(exc))
         if constraint == "stock_not_negative":
+            product_id = _short(moves)
             available = (Product.select(Product.stock_quantity)
                          .where(Product.id == product_id).scalar())
             raise InsufficientStock("not enough stock", details={
@@ -51,12 +111,27 @@ def append_move(product_id: int, qty_change: int, reason: str, *, note: str | No
             raise Conflict(
                 "the stock ledger refused this change: the product's balance does not "
                 "follow its ledger (run `shop stock verify`)",
-                details={"product_id": product_id, "constraint": constraint}) from exc
+                details={"product_id": moves[0].product_id,
+                         "constraint": constraint}) from exc
         raise refused(str(exc)) from exc
-    return StockMove(id=cursor.lastrowid, product=product_id, qty_change=qty_change,
-                     reason=reason, note=note, actor=actor_id, order=order_id,
-                     reservation_id=reservation_id, submission=submission_id,
-                     created_at=now)
+    for move in moves:
+        moved(move.product_id, move.qty_change)
+    return cursor
+
+
+def _short(moves: list[Move]) -> int:
+    """The product whose balance a refused batch would have taken below zero (the
+    first, in the batch's order)."""
+    if len(moves) == 1:
+        return moves[0].product_id
+    ids = sorted({m.product_id for m in moves})
+    running = dict(Product.select(Product.id, Product.stock_quantity)
+                   .where(Product.id.in_(ids)).tuples())
+    for move in moves:
+        running[move.product_id] += move.qty_change
+        if running[move.product_id] < 0:
+            return move.product_id
+    return moves[0].product_id
 
 
 # sold_out <-> active follows the stock: the last unit sold (none left, nobody holding

@@ -30,8 +30,8 @@ import peewee
 
 from shop import clock
 from shop.config import get_settings
-from shop.db import database, locked, may_refuse, write_transaction
-from shop.errors import Conflict, Internal, Invalid, NotFound, constraint_of
+from shop.db import database, known_balance, locked, write_transaction
+from shop.errors import Conflict, Internal, Invalid, NotFound
 from shop.models import Address, Order, OrderItem, StockMove, User
 from shop.services import audit, batches, holds, idempotency, notifications, payments
 from shop.services.codes import readable_code
@@ -128,12 +128,17 @@ def _view(order: Order, lines: list[OrderItem] | None = None, *,
 
 
 # Checkout's statements, constant (the ORM cost more than SQLite: benchmarks/checkout.py).
+# A number already taken inserts nothing (DO NOTHING, on both engines) rather than being
+# refused: PostgreSQL aborts the whole transaction on a refused statement, where SQLite
+# undoes just the statement, so a refusal could not be drawn again on PostgreSQL.
 _NEW_ORDER = ("INSERT INTO orders (order_number, user_id, guest_email, access_token_hash, "
               "status, payment_status, shipping_method, subtotal_cents, shipping_cents, "
               "total_cents, delivery_address, created_at, updated_at) "
-              "VALUES (?, ?, ?, ?, 'pending', 'unpaid', ?, ?, ?, ?, ?, ?, ?)")
-_NEW_LINE = ("INSERT INTO order_items (order_id, product_id, title, unit_price_cents, quantity,"
-             " line_total_cents) VALUES (?, ?, ?, ?, ?, ?)")
+              "VALUES (?, ?, ?, ?, 'pending', 'unpaid', ?, ?, ?, ?, ?, ?, ?) "
+              "ON CONFLICT (order_number) DO NOTHING")
+_NEW_LINES = ("INSERT INTO order_items (order_id, product_id, title, unit_price_cents, "
+              "quantity, line_total_cents) VALUES ")
+_LINE = "(?, ?, ?, ?, ?, ?)"
 
 
 @dataclass(frozen=True)
@@ -226,8 +231,10 @@ def _place(buyer: Buyer, cart: list[Hold], token: str | None, email: str | None,
                   shipping_method=shipping_method, subtotal_cents=subtotal,
                   shipping_cents=shipping, total_cents=subtotal + shipping,
                   delivery_address=address, created_at=now, updated_at=now)
-    lines = [_sell(order_id, hold, buyer.user_id) for hold in cart]
-    follow_stock(h.product_id for h in cart)
+    lines = _sell(order_id, cart, buyer.user_id)
+    # A product whose balance (known from its lock) is still above zero stays active: no
+    # statement for it (on SQLite, where nothing is known, the UPDATE decides).
+    follow_stock(h.product_id for h in cart if not known_balance(h.product_id))
     notifications.order_placed(order, lines, token=token)
     body: dict[str, Any] = {"order": _view(order, lines)}
     if token is not None:
@@ -236,28 +243,28 @@ def _place(buyer: Buyer, cart: list[Hold], token: str | None, email: str | None,
 
 
 def _insert_order(values: tuple) -> tuple[int, str]:
-    """Insert the order under a fresh number, drawing again if the number is taken."""
+    """Insert the order under a fresh number, drawing again if the number is taken (no
+    row inserted: the transaction carries on, on either engine)."""
     for _attempt in range(NUMBER_ATTEMPTS):
         number = new_order_number()
-        try:
-            with may_refuse():  # a taken number is drawn again in the same transaction
-                return database.execute_sql(_NEW_ORDER, (number, *values)).lastrowid, number
-        except peewee.IntegrityError as exc:
-            if constraint_of(str(exc)) != "unique:orders.order_number":
-                raise
+        cursor = database.execute_sql(_NEW_ORDER, (number, *values))
+        if cursor.rowcount == 1:
+            return cursor.lastrowid, number
     raise Internal("could not draw a free order number")
 
 
-def _sell(order_id: int, hold: Hold, actor_id: int | None) -> OrderItem:
-    """One order line from one live hold: the held units are converted and sold."""
-    holds.convert(hold, order_id, actor_id)
-    append_move(hold.product_id, -hold.quantity, "sale", order_id=order_id, actor_id=actor_id)
-    total = hold.price_cents * hold.quantity
-    database.execute_sql(_NEW_LINE, (order_id, hold.product_id, hold.title, hold.price_cents,
-                                     hold.quantity, total))
-    return OrderItem(order=order_id, product=hold.product_id, title=hold.title,
-                     unit_price_cents=hold.price_cents, quantity=hold.quantity,
-                     line_total_cents=total)
+def _sell(order_id: int, cart: list[Hold], actor_id: int | None) -> list[OrderItem]:
+    """The order's lines from the live holds: the held units are converted and sold
+    (``holds.sell``), and the lines written in one statement."""
+    holds.sell(cart, order_id, actor_id)
+    lines = [OrderItem(order=order_id, product=h.product_id, title=h.title,
+                       unit_price_cents=h.price_cents, quantity=h.quantity,
+                       line_total_cents=h.price_cents * h.quantity) for h in cart]
+    database.execute_sql(
+        _NEW_LINES + ", ".join([_LINE] * len(lines)),
+        tuple(v for i in lines for v in (order_id, i.product_id, i.title, i.unit_price_cents,
+                                         i.quantity, i.line_total_cents)))
+    return lines
 
 
 def claim_guest_orders(user_id: int, email: str) -> int:
