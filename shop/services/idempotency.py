@@ -4,7 +4,8 @@ The answer of a keyed request is stored in the same write transaction as its eff
 they exist together or not at all. A repeat (same user, scope and key) is looked up first
 inside the transaction: the same request gets the stored answer back, a different request
 under the same key gets 409 ``idempotency_conflict``. Concurrent duplicates queue on the
-write lock (BEGIN IMMEDIATE); the second one finds the first's record: never a second
+write lock (BEGIN IMMEDIATE) on SQLite, on an advisory lock per key on PostgreSQL
+(:func:`shop.db.serialize_on`); the second one finds the first's record: never a second
 effect.
 """
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shop import clock
+from shop.db import serialize_on
 from shop.errors import IdempotencyConflict
 from shop.models import IdempotencyRecord
 
@@ -46,6 +48,9 @@ def replay(keyed: Keyed | None) -> tuple[int, dict[str, Any]] | None:
     transaction that would perform the effect."""
     if keyed is None:
         return None
+    # PostgreSQL's READ COMMITTED would let a concurrent duplicate look before the first
+    # commits, then find the cart it was keyed for already empty (a 400, not the replay).
+    serialize_on(f"idempotency:{keyed.user_id}:{keyed.scope}:{keyed.key}")
     record = IdempotencyRecord.get_or_none(
         (IdempotencyRecord.user == keyed.user_id) & (IdempotencyRecord.scope == keyed.scope)
         & (IdempotencyRecord.key == keyed.key))
