@@ -220,7 +220,12 @@ def refresh_statistics(*, full: bool = False) -> None:
     """Keep the planner's statistics fresh: without them SQLite may pick a filter's index
     over the one that also serves the sort. ``PRAGMA optimize`` re-analyses only what has
     changed much (SQLite's advice: run it before closing a connection); ``full`` runs
-    ANALYZE on everything (after a bulk load)."""
+    ANALYZE on everything (after a bulk load). On PostgreSQL autovacuum keeps them: only
+    ``full`` asks, for a bulk load's rows before autovacuum comes round to them."""
+    if engine() == "postgresql":
+        if full:
+            database.execute_sql("ANALYZE")
+        return
     database.execute_sql(f"PRAGMA analysis_limit = {ANALYSIS_LIMIT}")
     database.execute_sql("ANALYZE" if full else "PRAGMA optimize")
 
