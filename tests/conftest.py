@@ -10,8 +10,9 @@ tests: what is deselected is said in the report, never skipped silently.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -327,3 +328,22 @@ def module_database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
         disconnect_all()
         admin.execute_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.close_all()
+
+
+# -- An app with settings of its own, on either engine -------------------------------------
+# For tests whose app needs its own settings (an SMTP server, low limits, CORS, S3): the
+# same database as the ``app`` fixture gives (this test's migrated file, or its fresh
+# PostgreSQL database on the PostgreSQL run), so they run on both engines.
+
+@pytest.fixture
+def make_app(db_path: Path, database_url: str | None) -> Iterator[Callable[..., Flask]]:
+    """``make_app(config)``: ``create_app`` over this test's database; ``config`` adds to
+    (or replaces) ``DATABASE`` and ``DATABASE_URL``, ``TESTING`` is not implied."""
+    def make(config: dict[str, Any] | None = None) -> Flask:
+        _open(db_path, database_url)
+        database.close()
+        return create_app({"DATABASE": db_path, "DATABASE_URL": database_url or "",
+                           **(config or {})})
+
+    yield make
+    database.close()

@@ -4,6 +4,7 @@ threads as buyers (issue 7, tests a and b), and lock contention as a 503 (item 6
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -19,7 +20,9 @@ import pytest
 from shop.db import database, init_database
 from shop.services import accounts, catalogue, stock
 from shop.services.migrations import migrate
+from tests import engine
 from tests.servers import running_shop
+from tests.shopping import rows
 
 pytestmark = pytest.mark.slow
 BUYERS, UNITS, ROUNDS = 40, 3, 5
@@ -37,26 +40,35 @@ def _call(url: str, method: str, body: dict | None, headers: dict) -> tuple[int,
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def shop(tmp_path_factory: pytest.TempPathFactory,
+         module_database_url: str | None) -> Iterator[dict]:
+    """One shop for the module: a migrated file, or on the PostgreSQL run the module's
+    fresh database (``target``), the server and `shop stock verify` told by ``env``."""
     path: Path = tmp_path_factory.mktemp("races") / "shop.db"
-    init_database(path)
-    migrate()
+    target = module_database_url or path
+    env = {"SHOP_DATABASE_URL": module_database_url} if module_database_url else {}
+    init_database(target)
+    if module_database_url is None:
+        migrate()
     tokens = [accounts.register(f"buyer{n}@example.com", "a long enough password",
                                 f"Buyer {n}").token for n in range(BUYERS)]
     pid = catalogue.create_product({"sku": "LAST-ONES", "title": "Last ones",
                                     "category": "coats", "condition": "good",
                                     "price_cents": 4000, "status": "active"})["id"]
     database.close()
-    with running_shop(path, workers=4) as base:
-        yield {"base": base, "path": path, "tokens": tokens, "product": pid}
+    with running_shop(path, workers=4, env=env) as base:
+        yield {"base": base, "path": path, "target": target, "url": module_database_url,
+               "env": env, "tokens": tokens, "product": pid}
 
 
-def _rows(path: Path, sql: str, *params) -> list[tuple]:
-    conn = sqlite3.connect(path)
+def _rows(shop: dict, sql: str, *params) -> list[tuple]:
+    """What a connection of its own reads from the module's database (tests/engine.py
+    reads a test's own database: pointed at the module's for this read)."""
+    previous, engine.current_url = engine.current_url, shop["url"]
     try:
-        return conn.execute(sql, params).fetchall()
+        return rows(shop["path"], sql, *params)
     finally:
-        conn.close()
+        engine.current_url = previous
 
 
 def _race(base: str, pid: int, tokens: list[str]) -> tuple[list[int], list[int]]:
@@ -85,30 +97,30 @@ def _race(base: str, pid: int, tokens: list[str]) -> tuple[list[int], list[int]]
 def test_forty_buyers_race_for_the_last_three_units(shop) -> None:
     base, pid = shop["base"], shop["product"]
     for round_ in range(ROUNDS):
-        init_database(shop["path"])
+        init_database(shop["target"])
         stock.adjust(pid, UNITS, "restock", note=f"round {round_}")
         database.close()
         holds, checkouts = _race(base, pid, shop["tokens"])
         assert Counter(holds) == {201: UNITS, 409: BUYERS - UNITS}, (round_, Counter(holds))
         assert checkouts == [201] * UNITS, round_
-        sold = _rows(shop["path"], "SELECT count(*) FROM orders")[0][0]
+        sold = _rows(shop, "SELECT count(*) FROM orders")[0][0]
         assert sold == UNITS * (round_ + 1)
-    assert _rows(shop["path"], "SELECT stock_quantity FROM products WHERE id = ?", pid) == [(0,)]
+    assert _rows(shop, "SELECT stock_quantity FROM products WHERE id = ?", pid) == [(0,)]
     verify = subprocess.run([str(Path(sys.executable).with_name("shop")), "--database",
                              str(shop["path"]), "stock", "verify"], capture_output=True,
-                            text=True, timeout=60)
+                            text=True, timeout=60, env={**os.environ, **shop["env"]})
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
 def test_eight_identical_checkouts_make_one_order(shop) -> None:
     base, pid, token = shop["base"], shop["product"], shop["tokens"][0]
-    init_database(shop["path"])
+    init_database(shop["target"])
     stock.adjust(pid, 1, "restock", note="idempotency race")
     database.close()
     auth = {"Authorization": f"Bearer {token}"}
     assert _call(base + "/api/cart/items", "POST", {"product_id": pid, "quantity": 1},
                  auth)[0] == 201
-    before = _rows(shop["path"], "SELECT count(*) FROM orders")[0][0]
+    before = _rows(shop, "SELECT count(*) FROM orders")[0][0]
     start = threading.Barrier(8)
     answers: list[tuple[int, dict]] = []
 
@@ -126,7 +138,7 @@ def test_eight_identical_checkouts_make_one_order(shop) -> None:
     assert {status for status, _ in answers} <= {201, 409}
     numbers = {body["order"]["order_number"] for status, body in answers if status == 201}
     assert len(numbers) == 1  # every 201 is the same order
-    assert _rows(shop["path"], "SELECT count(*) FROM orders")[0][0] == before + 1
+    assert _rows(shop, "SELECT count(*) FROM orders")[0][0] == before + 1
 
 
 @pytest.mark.sqlite_only  # the SQLite write lock; PostgreSQL: test_postgresql_servers.py
@@ -150,14 +162,14 @@ def test_a_write_waiting_past_the_busy_timeout_is_a_503(app, client, customer_he
         blocker.close()
     assert r.status_code == 503
     assert r.get_json()["error"]["code"] == "busy" and r.headers["Retry-After"] == "1"
-    assert _rows(db_path, "SELECT count(*) FROM product_reservations") == [(0,)]
+    assert rows(db_path, "SELECT count(*) FROM product_reservations") == [(0,)]
 
 
 def test_a_sellers_accept_racing_the_shops_new_offer_over_http(shop) -> None:
     """Issue 8's race over gunicorn: each round exactly one of the two wins (the accept,
     since an open offer cannot be replaced), and the history shows exactly that."""
     base = shop["base"]
-    init_database(shop["path"])
+    init_database(shop["target"])
     accounts.create_admin("owner@example.com", "the owner's password")
     admin = {"Authorization": "Bearer " + accounts.login(
         "owner@example.com", "the owner's password", "race").token}

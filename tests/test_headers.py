@@ -3,30 +3,20 @@ answer carries (API.md, Conventions: "Browsers on other origins")."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from shop.api import create_app
 from shop.config import ConfigError, Settings
-from shop.db import database, init_database
-from shop.services.migrations import migrate
 
 SHOP_FRONT = "https://shop.example.com"
 DEV_FRONT = "http://localhost:5173"
 
 
 @pytest.fixture
-def cors_app(db_path: Path, monkeypatch) -> Iterator[Flask]:
+def cors_app(make_app, monkeypatch) -> Flask:
     monkeypatch.setenv("SHOP_CORS_ORIGINS", f"{SHOP_FRONT}, {DEV_FRONT}")
-    init_database(db_path)
-    migrate()
-    database.close()
-    yield create_app({"DATABASE": db_path, "TESTING": True})
-    database.close()
+    return make_app({"TESTING": True})
 
 
 @pytest.fixture
@@ -138,19 +128,15 @@ def test_an_unexpected_failure_carries_the_security_headers(app, client, monkeyp
     assert r.headers["X-Content-Type-Options"] == "nosniff"
 
 
-def test_hsts_outside_development_only(db_path, monkeypatch) -> None:
-    init_database(db_path)
-    migrate()
-    database.close()
+def test_hsts_outside_development_only(make_app, monkeypatch) -> None:
     monkeypatch.setenv("SHOP_ENV", "production")
     monkeypatch.setenv("SHOP_SECRET_KEY", "a production secret, long enough")
     monkeypatch.setenv("SHOP_SMTP_URL", "smtp://mail.invalid:25")
-    client = create_app({"DATABASE": db_path}).test_client()
+    client = make_app().test_client()
     for path in ("/api/products", "/api/no-such-thing"):
         r = client.get(path)
         assert r.headers["Strict-Transport-Security"] == "max-age=31536000"
         assert r.headers["X-Content-Type-Options"] == "nosniff"
-    database.close()
 
 
 def test_cors_origins_are_exact_origins() -> None:

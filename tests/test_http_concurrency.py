@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import urllib.error
 import urllib.request
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.servers import running_shop
+from tests.shopping import rows
 
 pytestmark = pytest.mark.slow
 
@@ -28,8 +28,9 @@ def _post(url: str, body: dict) -> int:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    db_path = tmp_path / "served.db"
+def server(db_path: Path, database_url: str | None) -> Iterator[tuple[str, Path]]:
+    """gunicorn over this test's database: a file it migrates itself on SQLite, the
+    fresh database of SHOP_DATABASE_URL (``database_url``) on PostgreSQL."""
     with running_shop(db_path, workers=3) as base:
         yield base, db_path
 
@@ -48,7 +49,5 @@ def test_concurrent_registrations_of_one_email_make_one_account(server) -> None:
     for t in threads:
         t.join(timeout=60)
     assert sorted(statuses) == [201] + [409] * 11
-    conn = sqlite3.connect(db_path)
-    assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 1
-    assert conn.execute("SELECT count(*) FROM sessions").fetchone()[0] == 1
-    conn.close()
+    assert rows(db_path, "SELECT count(*) FROM users") == [(1,)]
+    assert rows(db_path, "SELECT count(*) FROM sessions") == [(1,)]

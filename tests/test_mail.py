@@ -20,10 +20,8 @@ from flask import Flask
 from freezegun import freeze_time
 
 from shop import clock
-from shop.api import create_app
-from shop.db import database, init_database
+from shop.db import database
 from shop.services import analytics, mail, notifications, orders, selling
-from shop.services.migrations import migrate
 from tests.conftest import sign_up
 from tests.servers import free_port
 from tests.shopping import hold, product, rows
@@ -85,18 +83,15 @@ def smtp() -> Iterator[SmtpServer]:
         controller.stop()
 
 
-def _app(db_path: Path, smtp_url: str, **overrides) -> Flask:
-    init_database(db_path)
-    migrate()
-    database.close()
-    return create_app({"DATABASE": db_path, "TESTING": True, "SMTP_URL": smtp_url,
-                       "MAIL_FROM": "shop@example.com", "SHOP_NAME": SHOP,
-                       "PUBLIC_URL": BASE, **overrides})
+def _app(make_app, smtp_url: str, **overrides) -> Flask:
+    """The shop over this test's database (conftest's ``make_app``), mailing by SMTP."""
+    return make_app({"TESTING": True, "SMTP_URL": smtp_url, "MAIL_FROM": "shop@example.com",
+                     "SHOP_NAME": SHOP, "PUBLIC_URL": BASE, **overrides})
 
 
 @pytest.fixture
-def client(db_path, smtp):
-    app = _app(db_path, f"smtp://127.0.0.1:{smtp.port}", OFFER_DAYS=1)
+def client(make_app, smtp):
+    app = _app(make_app, f"smtp://127.0.0.1:{smtp.port}", OFFER_DAYS=1)
     yield app.test_client()
     mail.drain(10)
     mail.set_mailer(mail.log_mailer)
@@ -326,8 +321,8 @@ def test_an_offer_about_to_expire_is_reminded_once(client, owner, smtp, runner,
     assert "queued 0 reminder(s)" in result.output
 
 
-def test_an_offer_with_days_left_is_not_reminded(db_path, smtp) -> None:
-    app = _app(db_path, f"smtp://127.0.0.1:{smtp.port}", OFFER_DAYS=14)
+def test_an_offer_with_days_left_is_not_reminded(make_app, smtp) -> None:
+    app = _app(make_app, f"smtp://127.0.0.1:{smtp.port}", OFFER_DAYS=14)
     client = app.test_client()
     owner = sign_up(client, "owner@example.com", admin=True)
     batch = _submit(client, sign_up(client, "sam@example.com"))
@@ -370,10 +365,10 @@ def test_queueing_outside_a_transaction_is_refused(client) -> None:
 
 
 @pytest.fixture
-def down_client(db_path) -> Iterator:
+def down_client(make_app) -> Iterator:
     """The shop with an SMTP server that is down (nothing listens on its port) and a
     password in its URL."""
-    app = _app(db_path, f"smtp://mailer:s3cret-pass@127.0.0.1:{free_port()}")
+    app = _app(make_app, f"smtp://mailer:s3cret-pass@127.0.0.1:{free_port()}")
     yield app.test_client()
     mail.drain(10)
     mail.set_mailer(mail.log_mailer)

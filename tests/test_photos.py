@@ -405,18 +405,11 @@ def s3(monkeypatch):
 
 
 @pytest.mark.slow
-def test_photos_go_to_an_s3_compatible_bucket_and_gc_cleans_it(s3, db_path, tmp_path) -> None:
+def test_photos_go_to_an_s3_compatible_bucket_and_gc_cleans_it(s3, make_app, tmp_path) -> None:
     import boto3
 
-    from shop.api import create_app
-    from shop.db import init_database
-    from shop.services.migrations import migrate
-
-    init_database(db_path)
-    migrate()
-    database.close()
-    app = create_app({"DATABASE": db_path, "TESTING": True, "MEDIA_DIR": tmp_path / "unused",
-                      "MEDIA_URL": "s3://shop-photos/shop", "MEDIA_ENDPOINT": s3})
+    app = make_app({"TESTING": True, "MEDIA_DIR": tmp_path / "unused",
+                    "MEDIA_URL": "s3://shop-photos/shop", "MEDIA_ENDPOINT": s3})
     client = app.test_client()
     admin = sign_up(client, "owner@example.com", admin=True)
     product = client.post("/api/admin/products", headers=admin, json={
@@ -482,22 +475,19 @@ def _multipart(data: bytes, name: str = "photo.jpg") -> tuple[bytes, str]:
 
 
 @pytest.mark.slow
-def test_an_upload_over_gunicorn_is_served_re_encoded_and_a_bomb_is_a_json_413(tmp_path):
+def test_an_upload_over_gunicorn_is_served_re_encoded_and_a_bomb_is_a_json_413(db, tmp_path):
     """The whole path as a browser takes it: a phone photo posted to a real gunicorn comes
     back from /media as WebP with no EXIF and an immutable cache header; a PNG claiming
-    50,000 x 50,000 pixels is the shared JSON 413."""
+    50,000 x 50,000 pixels is the shared JSON 413. (``db``: the test's database; on the
+    PostgreSQL run the server has it from SHOP_DATABASE_URL.)"""
     import json
     import urllib.error
     import urllib.request
 
-    from shop.db import init_database
     from shop.services import accounts, catalogue
-    from shop.services.migrations import migrate
     from tests.servers import running_shop
 
-    path = tmp_path / "shop.db"
-    init_database(path)
-    migrate()
+    path = db
     accounts.register("owner@example.com", "a long enough password", "Owner")
     accounts.create_admin("owner@example.com", None)
     token = accounts.login("owner@example.com", "a long enough password").token

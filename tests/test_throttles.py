@@ -14,11 +14,8 @@ from flask import Flask
 from freezegun import freeze_time
 
 from shop import clock
-from shop.api import create_app
 from shop.config import ConfigError, Settings
-from shop.db import database, init_database
 from shop.services import accounts, mail
-from shop.services.migrations import migrate
 from tests.conftest import PASSWORD, sign_up
 from tests.servers import free_port
 
@@ -31,15 +28,11 @@ def _login(client, email: str, password: str, ip: str, **headers: str) -> int:
 
 
 @pytest.fixture
-def tight_app(db_path) -> Iterator[Flask]:
+def tight_app(make_app) -> Flask:
     """Low limits, so that each one is reached in a few (slow, hashed) attempts."""
-    init_database(db_path)
-    migrate()
-    database.close()
-    yield create_app({"DATABASE": db_path, "TESTING": True, "LOGIN_MAX_FAILURES": 3,
-                      "LOGIN_CLIENT_MAX_FAILURES": 6, "LOGIN_ACCOUNT_MAX_FAILURES": 9,
-                      "RESET_CLIENT_MAX_REQUESTS": 3, "RESET_ACCOUNT_MAX_MAILS": 2})
-    database.close()
+    return make_app({"TESTING": True, "LOGIN_MAX_FAILURES": 3,
+                     "LOGIN_CLIENT_MAX_FAILURES": 6, "LOGIN_ACCOUNT_MAX_FAILURES": 9,
+                     "RESET_CLIENT_MAX_REQUESTS": 3, "RESET_ACCOUNT_MAX_MAILS": 2})
 
 
 def test_failures_from_one_client_never_lock_the_owner_out(client) -> None:
@@ -71,12 +64,8 @@ def test_an_account_has_a_ceiling_across_clients(tight_app) -> None:
 
 
 @pytest.mark.parametrize(("hops", "distinct"), [(0, False), (1, True)])
-def test_x_forwarded_for_counts_only_behind_the_configured_proxies(db_path, hops, distinct):
-    init_database(db_path)
-    migrate()
-    database.close()
-    app = create_app({"DATABASE": db_path, "TESTING": True, "PROXY_HOPS": hops,
-                      "LOGIN_MAX_FAILURES": 2})
+def test_x_forwarded_for_counts_only_behind_the_configured_proxies(make_app, hops, distinct):
+    app = make_app({"TESTING": True, "PROXY_HOPS": hops, "LOGIN_MAX_FAILURES": 2})
     client = app.test_client()
     sign_up(client, "owner@example.com")
     for _ in range(2):
@@ -187,13 +176,10 @@ def smtp_server() -> Iterator[tuple[int, list]]:
 
 
 def test_reset_mail_goes_over_smtp_and_its_code_never_reaches_the_log(
-        db_path, smtp_server, caplog) -> None:
+        make_app, smtp_server, caplog) -> None:
     port, received = smtp_server
-    init_database(db_path)
-    migrate()
-    database.close()
-    app = create_app({"DATABASE": db_path, "TESTING": True, "ENVIRONMENT": "production",
-                      "SMTP_URL": f"smtp://127.0.0.1:{port}", "MAIL_FROM": "shop@example.com"})
+    app = make_app({"TESTING": True, "ENVIRONMENT": "production",
+                    "SMTP_URL": f"smtp://127.0.0.1:{port}", "MAIL_FROM": "shop@example.com"})
     client = app.test_client()
     sign_up(client, "owner@example.com")
     caplog.set_level("DEBUG")

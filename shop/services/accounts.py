@@ -90,6 +90,9 @@ def register(email: str, password: str, name: str) -> SignedIn:
     password_hash = hash_password(password)
     now = clock.now()
     with write_transaction():
+        # PostgreSQL's READ COMMITTED would let two sign-ups of one email both find it
+        # free, and the second would meet the UNIQUE index (a 400, not the 409 below).
+        serialize_on(f"account-email:{email}")
         if User.select().where(User.email == email).exists():
             raise Conflict("an account with this email already exists")
         user = add_user(email, password_hash, name, "customer", now)
@@ -287,6 +290,7 @@ def set_password(email: str, password: str) -> User:
     password_hash = hash_password(password)
     now = clock.now()
     with write_transaction():
+        serialize_on(f"account-email:{email}")  # as register() does
         user = User.get_or_none(User.email == email)
         if user is None:
             raise NotFound(f"no account with the email {email}")
@@ -337,6 +341,7 @@ def create_admin(email: str, password: str | None, name: str = "Admin") -> tuple
         password_hash = hash_password(password)
     now = clock.now()
     with write_transaction():
+        serialize_on(f"account-email:{email}")  # as register() does
         user = User.get_or_none(User.email == email)
         if user is not None:
             User.update(role="admin", updated_at=now).where(User.id == user.id).execute()

@@ -48,6 +48,8 @@ def replay(keyed: Keyed | None) -> tuple[int, dict[str, Any]] | None:
     transaction that would perform the effect."""
     if keyed is None:
         return None
+    # PostgreSQL's READ COMMITTED would let a concurrent duplicate look before the first
+    # commits, then find the cart it was keyed for already empty (a 400, not the replay).
     serialize_on(f"idempotency:{keyed.user_id}:{keyed.scope}:{keyed.key}")
     record = IdempotencyRecord.get_or_none(
         (IdempotencyRecord.user == keyed.user_id) & (IdempotencyRecord.scope == keyed.scope)
