@@ -31,7 +31,8 @@ SHOP = Path(sys.executable).with_name("shop")
 MIGRATIONS = ["001_initial", "002_ledger_head", "003_catalogue_indexes", "004_throttles",
               "005_orders_and_idempotency", "006_selling", "007_event_clients",
               "008_history_and_journeys", "009_photos", "010_mail_outbox", "011_payments",
-              "012_job_runs", "013_dashboard_indexes", "014_submission_queue_indexes"]
+              "012_job_runs", "013_dashboard_indexes", "014_submission_queue_indexes",
+              "015_search_newest_key"]
 SHOP_TABLES = 25  # and migratehistory
 REPLICA_REFUSED = ("Error: SHOP_REPLICA_URL is Litestream's, which replicates a SQLite file "
                    "only; with SHOP_DATABASE_URL (PostgreSQL) unset it and use the server's "
