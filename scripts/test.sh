@@ -23,15 +23,15 @@ if [ "$status" -eq 5 ]; then
     echo "pytest collected no tests: that is a failure, not a pass" >&2
     exit 1
 fi
-# The second pass: the same tests on PostgreSQL (SHOP_TEST_ENGINE=postgresql), those of the
-# files listed in tests/postgresql_suite.txt and not marked sqlite_only (tests/conftest.py
-# says what it deselected). Exit 5 there means the selection has nothing for PostgreSQL.
+# The second pass: the same tests on PostgreSQL (SHOP_TEST_ENGINE=postgresql), every one but
+# those marked sqlite_only or engine_fixed (tests/conftest.py says what it deselected). Exit
+# 5 there means the selection has nothing for PostgreSQL.
 if [ -z "${SHOP_TEST_DATABASE_URL:-}" ]; then
     echo "the PostgreSQL pass did not run: ${SHOP_TEST_POSTGRES_UNAVAILABLE:-no server}" >&2
     [ "${CI:-}" = "true" ] && exit 1
     exit "$status"
 fi
-echo "--- the same suite on PostgreSQL (tests/postgresql_suite.txt) ---"
+echo "--- the same suite on PostgreSQL (all but sqlite_only and engine_fixed) ---"
 set +e
 SHOP_TEST_ENGINE=postgresql .venv/bin/python -m pytest "$@"
 pg_status=$?

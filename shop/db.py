@@ -38,7 +38,7 @@ from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
 from shop import clock
 from shop.checkpoints import Checkpointer
-from shop.errors import Busy, StorageError, is_busy, refused, storage_fault
+from shop.errors import Busy, StorageError, is_busy, refused, storage_fault, unreachable
 
 log = logging.getLogger(__name__)
 DEFAULT_BUSY_TIMEOUT_MS = 5000
@@ -104,7 +104,15 @@ def init_database(target: str | Path, *,
                 _real_monotonic() - _clock_sync[1] < CLOCK_RESYNC_SECONDS:
             clock.set_offset(_clock_sync[2])  # the same server, measured moments ago
         else:
-            sync_clock()
+            try:
+                sync_clock()
+            except StorageError:
+                # The server is unreachable now: the shop still starts and answers 503
+                # storage_error until it is back; the first write transaction after that
+                # measures the clock before it decides anything.
+                clock.set_offset(None)
+                log.warning("could not reach the database server to read its clock; "
+                            "measuring it again before the next write")
         return
     path = Path(target)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -156,7 +164,7 @@ def _maybe_resync_clock() -> None:
     if _clock_sync is None or _real_monotonic() - _clock_sync[1] > CLOCK_RESYNC_SECONDS:
         try:
             sync_clock()
-        except peewee.DatabaseError:
+        except (peewee.DatabaseError, StorageError):
             log.warning("could not read the database server's clock; keeping the last offset")
 
 
@@ -197,7 +205,15 @@ class ShopPostgresqlDatabase(PooledPostgresqlDatabase):
         return {**super().get_context_options(), "dialect": self.dialect}
 
     def _connect(self):  # type: ignore[no-untyped-def]
-        conn = super()._connect()
+        import psycopg
+
+        try:
+            conn = super()._connect()
+        except psycopg.OperationalError as exc:
+            # No connection could be made (refused, no route, timed out): libpq says so
+            # with no SQLSTATE, so the shop names it SQLSTATE 08001 ("unable to establish
+            # connection") and answers 503 storage_error, never a 500.
+            raise unreachable("08001") from exc
         conn.adapters.register_dumper(bool, _psycopg.BoolAsInt)
         conn.cursor_factory = _psycopg.Cursor
         return conn

@@ -146,6 +146,13 @@ _EXTENDED_FAULTS = {SQLITE_IOERR_SHMSIZE: _FAULTS[SQLITE_FULL]}
 _PG_GONE = frozenset({"57P01", "57P02", "57P03"})
 
 
+def unreachable(reason: str) -> StorageError:
+    """The database server cannot be reached now (``reason``: the SQLSTATE, or ``08001``
+    when no connection could be made at all): 503 storage_error, the shop carries on."""
+    return StorageError("the shop cannot reach its database just now", retry_after=5,
+                        details={"reason": reason})
+
+
 def storage_fault(exc: BaseException) -> StorageError | None:
     """The storage fault behind a database or OS error, or None when it is none.
 
@@ -167,8 +174,7 @@ def storage_fault(exc: BaseException) -> StorageError | None:
                         details={"reason": getattr(current, "sqlite_errorname", "")})
         state = getattr(current, "sqlstate", None)
         if isinstance(state, str) and (state.startswith("08") or state in _PG_GONE):
-            return StorageError("the shop cannot reach its database just now",
-                                retry_after=5, details={"reason": state})
+            return unreachable(state)
         if isinstance(current, OSError) and current.errno in _OS_FAULTS:
             kind, message = _OS_FAULTS[current.errno]
             return kind(message, retry_after=5,

@@ -3,8 +3,8 @@ gets its own real SQLite file (never ``:memory:``, which hides locking).
 
 With ``SHOP_TEST_ENGINE=postgresql`` (scripts/test.sh's second pass) the same fixtures give
 each test a fresh PostgreSQL database instead (a copy of a template holding the schema),
-and only the files of ``tests/postgresql_suite.txt`` run, without the ``sqlite_only``
-tests: what is deselected is said in the report, never skipped silently.
+and every test runs again but those marked ``sqlite_only`` or ``engine_fixed``: what is
+deselected is said in the report, never skipped silently.
 """
 
 from __future__ import annotations
@@ -29,30 +29,23 @@ ROOT = Path(__file__).resolve().parents[1]
 ENGINE = os.environ.get("SHOP_TEST_ENGINE", "sqlite")
 if ENGINE not in ("sqlite", "postgresql"):
     raise pytest.UsageError(f"SHOP_TEST_ENGINE must be sqlite or postgresql, not {ENGINE!r}")
-POSTGRESQL_SUITE = ROOT / "tests" / "postgresql_suite.txt"
-
-
-def postgresql_suite() -> list[str]:
-    """The test files (or folders) that run on PostgreSQL too: one place, read by the
-    engine run below."""
-    return [line.split("#")[0].strip() for line in POSTGRESQL_SUITE.read_text().splitlines()
-            if line.split("#")[0].strip()]
+ONE_PASS = ("sqlite_only", "engine_fixed")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the PostgreSQL pass every test runs again except those whose marker says why not:
+    ``sqlite_only`` (a SQLite matter by nature) and ``engine_fixed`` (the test picks its
+    engines itself, or needs no database, so one pass is all of it). A new test runs on
+    both engines unless it says otherwise."""
     if ENGINE != "postgresql":
         return
-    suite = postgresql_suite()
-    keep, away = [], {"sqlite_only": 0, "not in tests/postgresql_suite.txt": 0}
+    keep, away = [], dict.fromkeys(ONE_PASS, 0)
     for item in items:
-        where = Path(str(item.path)).relative_to(ROOT).as_posix()
-        if item.get_closest_marker("sqlite_only") is not None:
-            away["sqlite_only"] += 1
-        elif not any(where == s or where.startswith(s.rstrip("/") + "/") for s in suite):
-            away["not in tests/postgresql_suite.txt"] += 1
-        else:
+        marker = next((m for m in ONE_PASS if item.get_closest_marker(m) is not None), None)
+        if marker is None:
             keep.append(item)
             continue
+        away[marker] += 1
         config.hook.pytest_deselected(items=[item])
     items[:] = keep
     config._shop_engine_note = ", ".join(f"{n} {why}" for why, n in away.items() if n)

@@ -12,8 +12,13 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from shop import checkpoints
 from shop.db import checkpointer, database, init_database, write_transaction
+
+# sqlite_only: WAL checkpoints, read from the file's bytes.
+pytestmark = pytest.mark.sqlite_only
 
 LOG_ROW = ("INSERT INTO system_logs (level, source, message, created_at) "
            "VALUES ('info', 'test', ?, '2026-01-01T00:00:00Z')")

@@ -10,6 +10,9 @@ import pytest
 from shop.db import database, init_database, write_transaction
 from shop.errors import Busy
 
+# sqlite_only: the connection's PRAGMAs and SQLite's one write lock.
+pytestmark = pytest.mark.sqlite_only
+
 
 def _pragmas() -> dict[str, object]:
     return {name: database.execute_sql(f"PRAGMA {name}").fetchone()[0]

@@ -19,6 +19,9 @@ from shop.services.migrations import MIGRATIONS_DIR, postgresql_history
 from tests.pg_databases import empty_database
 from tests.populate import populate
 
+# engine_fixed: copies SQLite to PostgreSQL: both engines in one pass.
+pytestmark = pytest.mark.engine_fixed
+
 SHIPPED = sorted(p.stem for p in MIGRATIONS_DIR.glob("[0-9]*.py"))
 TABLES = 25
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
+# engine_fixed: no database: the README and CI.
+pytestmark = pytest.mark.engine_fixed
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

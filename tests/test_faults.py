@@ -36,6 +36,10 @@ from shop.services.migrations import migrate
 from tests.conftest import sign_up
 from tests.servers import running_shop
 
+# sqlite_only: faults made on the SQLite file and its writer lock (on PostgreSQL the server
+# owns its disk; a lost server is tests/test_postgresql_outage.py).
+pytestmark = pytest.mark.sqlite_only
+
 STORAGE_CODES = {"storage_full", "read_only", "storage_error"}
 
 

@@ -7,6 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# engine_fixed: no database: the import rules.
+pytestmark = pytest.mark.engine_fixed
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -15,6 +15,9 @@ from shop.models import create_schema
 from shop.services.migrations import MIGRATIONS_DIR, MigrationError, migrate, rebuild_table
 from tests.populate import migrations_upto, populate, row_counts, table_rows
 
+# sqlite_only: the SQLite migrations (PostgreSQL's: test_postgresql_migrations.py).
+pytestmark = pytest.mark.sqlite_only
+
 LATER = Path(__file__).parent / "fixtures" / "migrations_later"
 SHIPPED = sorted(p.stem for p in MIGRATIONS_DIR.glob("[0-9]*.py"))
 EXPECTED_TABLES = {

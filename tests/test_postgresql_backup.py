@@ -18,6 +18,9 @@ from shop.services.pg import database_name
 from tests.pg_databases import empty_database
 from tests.populate import populate
 
+# engine_fixed: PostgreSQL's pg_dump/pg_restore, in the first pass.
+pytestmark = pytest.mark.engine_fixed
+
 TABLES = 25
 
 

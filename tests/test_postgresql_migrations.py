@@ -28,6 +28,9 @@ from shop.services.migrations import (
 from tests.pg_databases import empty_database
 from tests.populate import populate
 
+# engine_fixed: PostgreSQL's migrations, in the first pass.
+pytestmark = pytest.mark.engine_fixed
+
 SHIPPED = sorted(p.stem for p in MIGRATIONS_DIR.glob("[0-9]*.py"))
 LATER = Path(__file__).parent / "fixtures" / "migrations_later"
 

@@ -26,6 +26,9 @@ from shop.services.migrations import postgresql_history
 from tests.pg_databases import empty_database
 from tests.servers import running_shop
 
+# engine_fixed: builds its own PostgreSQL databases, in the first pass.
+pytestmark = pytest.mark.engine_fixed
+
 SHOP = Path(sys.executable).with_name("shop")
 # Every shipped migration, written out: a new migration file adds its name here.
 MIGRATIONS = ["001_initial", "002_ledger_head", "003_catalogue_indexes", "004_throttles",

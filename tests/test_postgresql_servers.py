@@ -27,7 +27,8 @@ from shop.services.holds import Holder
 from shop.services.migrations import migrate
 from tests.servers import running_shop
 
-pytestmark = pytest.mark.slow
+# engine_fixed: two servers on PostgreSQL, in the first pass.
+pytestmark = [pytest.mark.slow, pytest.mark.engine_fixed]
 
 BUYERS = 40
 UNITS = 3

@@ -15,6 +15,9 @@ from shop.services import catalogue, demo
 from shop.services.catalogue import ProductQuery
 from shop.services.migrations import migrate
 
+# sqlite_only: SQLite's EXPLAIN QUERY PLAN (PostgreSQL's plans: docs/scaling.md).
+pytestmark = pytest.mark.sqlite_only
+
 # shape -> (query, the index that must serve it)
 SHAPES = {
     "newest": (ProductQuery(), "products_status_created_at"),

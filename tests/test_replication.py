@@ -22,7 +22,8 @@ from shop.services import accounts, catalogue, stock
 from shop.services.migrations import migrate
 from tests.servers import free_port
 
-pytestmark = pytest.mark.slow
+# sqlite_only: Litestream replicates a SQLite file.
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
 SHOP = str(Path(sys.executable).with_name("shop"))
 SAFE_SECONDS = 3.0  # orders answered this long before the kill must survive
 

@@ -20,6 +20,9 @@ from shop.services import catalogue, stock
 from tests import damage
 from tests.populate import table_rows
 
+# sqlite_only: a damaged SQLite file and a full disk under it.
+pytestmark = pytest.mark.sqlite_only
+
 SHOP = str(Path(sys.executable).with_name("shop"))
 RESTORE = "`shop restore PATH`, or `shop restore --from-replica`"
 

@@ -248,6 +248,8 @@ def storage_health() -> str | None:
     if engine() == "postgresql":
         try:
             database.execute_sql("SELECT 1").fetchone()
+        except StorageError as exc:  # no connection could be made (shop.db)
+            return exc.code
         except peewee.DatabaseError as exc:
             fault = recover(exc)
             return fault.code if fault is not None else "storage_error"

@@ -20,7 +20,8 @@ from shop.models import ALL_MODELS
 from shop.services.migrations import MIGRATIONS_DIR, migrate
 from tests.populate import migrations_upto, populate, table_rows
 
-pytestmark = pytest.mark.wrangler
+# sqlite_only: D1 is SQLite's dialect.
+pytestmark = [pytest.mark.wrangler, pytest.mark.sqlite_only]
 
 ROOT = Path(__file__).resolve().parents[2]
 LATER = ROOT / "tests" / "fixtures" / "migrations_later"

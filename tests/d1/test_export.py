@@ -14,6 +14,9 @@ from shop.cli import main
 from shop.d1 import export
 from shop.services.migrations import MIGRATIONS_DIR
 
+# sqlite_only: D1 is SQLite's dialect.
+pytestmark = pytest.mark.sqlite_only
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

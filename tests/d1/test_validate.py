@@ -15,6 +15,9 @@ from shop.d1.validate import (
     validate,
 )
 
+# sqlite_only: D1 is SQLite's dialect.
+pytestmark = pytest.mark.sqlite_only
+
 
 def _args(n: int) -> str:
     return ", ".join(str(i) for i in range(n))

@@ -13,7 +13,8 @@ import pytest
 
 from shop.d1.wrangler import Wrangler, WranglerError, WranglerNotInstalledError
 
-pytestmark = pytest.mark.wrangler
+# sqlite_only: D1 is SQLite's dialect.
+pytestmark = [pytest.mark.wrangler, pytest.mark.sqlite_only]
 
 ROOT = Path(__file__).resolve().parents[2]
 
