@@ -170,7 +170,7 @@ def page_statement(query: ProductQuery, *, limit: int = DEFAULT_LIMIT,
     if query.featured and query.q is None and sort == "newest":
         # The partial index of featured products, named: at 10^6 products SQLite's
         # statistics (sampled) rate it no better than the newest index, whose walk reads
-        # a hundred rows for each featured one.
+        # about fifty rows for each featured one.
         source = search.FEATURED_NEWEST_SOURCE
     if query.q is not None:
         expression = search_expression(query.q)
