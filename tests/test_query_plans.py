@@ -160,9 +160,9 @@ def test_search_in_newest_order_walks_the_index_by_key_and_sorts_nothing(catalog
 ])
 def test_a_price_range_in_newest_order_takes_the_bounded_plan(catalogue_db, low, high, index,
                                                               sorts) -> None:
-    """Walking the newest index reads about 21 × catalogue ÷ in-range rows, reading the
+    """Walking the newest index reads about 21 x catalogue / in-range rows, reading the
     range by price and sorting it reads the range's rows, each costing about 8 walked
-    ones: the walk costs less once the range holds sqrt(21 × 3000 ÷ 8) = 88 rows of this
+    ones: the walk costs less once the range holds sqrt(21 x 3000 / 8) = 88 rows of this
     catalogue of 3,000 (a bound that grows with the catalogue: 1,620 at 10^6)."""
     init_database(catalogue_db)
     query = ProductQuery(min_price_cents=low, max_price_cents=high)

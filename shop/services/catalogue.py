@@ -33,10 +33,10 @@ RELEVANCE = "relevance"
 MAX_SEARCH_TERMS = 16
 _TERM = re.compile(r"[^\W_]+", re.UNICODE)  # letters and digits, as FTS5's unicode61 sees them
 # A price range read in newest order takes the plan that costs less: walk the newest index
-# and filter (about page × catalogue ÷ rows-in-range rows, read in id order, so mostly
+# and filter (about page x catalogue / rows-in-range rows, read in id order, so mostly
 # from pages already read) or read the range by price and sort it (rows-in-range rows,
 # each a page of its own: about 8 times the cost of a walked row, measured at 10^6
-# products). The two cost the same at sqrt(page × catalogue ÷ 8) rows in the range
+# products). The two cost the same at sqrt(page x catalogue / 8) rows in the range
 # (wide_price_range): 1,620 for a page of 21 at 10^6 products, 512 at 10^5. A fixed bound
 # (it was 1,000) suits one catalogue size only. Either plan still grows as the square root
 # of the catalogue (about 6 ms at the crossing at 10^6): docs/architecture.md, "Catalogue".
