@@ -50,8 +50,10 @@ SHAPES = {
     "narrow price, newest": ProductQuery(min_price_cents=15000, max_price_cents=15200),
     "featured": ProductQuery(featured=True),
     "category + brand": ProductQuery(category="shoes", brand="Clarks"),
-    "search (relevance)": ProductQuery(q="leather boots"),
+    "search (relevance)": ProductQuery(q="leather boots"),  # no product matches both
+    "search (relevance), 1.7%": ProductQuery(q="cashmere"),  # scores every match
     "search, newest": ProductQuery(q="cashmere", sort="newest"),
+    "search 'c', newest": ProductQuery(q="c", sort="newest"),  # a one-letter prefix
     "search + category, newest": ProductQuery(q="cashmere", category="knitwear",
                                               sort="newest"),
     "page 50 of newest": ProductQuery(),

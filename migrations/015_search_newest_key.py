@@ -7,6 +7,8 @@ sorts like the newest order, the second of created_at then the id (models/sql.py
 PRODUCT_SEARCH): FTS5 walks the matches newest first and stops after a page
 (sql.newest_search). The triggers are replaced to write that key, a view gives it to
 FTS5's 'rebuild', and the index is rebuilt from the products (a few seconds per 10^5).
+The index also keeps a doclist per 1-3 letter prefix (prefix='1 2 3'): the last word of a
+search is a prefix, and a short one no longer merges every term it starts (models/sql.py).
 
 PostgreSQL has no FTS5 table: nothing to do there (docs/scaling.md says what its plan is).
 The models declare the same schema (tests/test_migrations.py compares the two).
@@ -25,7 +27,7 @@ FROM products""",
     """CREATE VIRTUAL TABLE products_fts USING fts5(
     title, brand, category, description,
     content='products_fts_source', content_rowid='search_key',
-    tokenize='unicode61 remove_diacritics 2'
+    tokenize='unicode61 remove_diacritics 2', prefix='1 2 3'
 )""",
     """CREATE TRIGGER products_fts_insert AFTER INSERT ON products
 BEGIN

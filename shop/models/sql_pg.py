@@ -151,6 +151,9 @@ SEARCH_RANK = "(-ts_rank(p.search_vector, search_query))::float8"
 # A search in newest order is the ordinary statement here: see docs/scaling.md.
 newest_search = None
 
+# PostgreSQL's planner takes the partial index of featured products by itself.
+FEATURED_NEWEST_SOURCE = "products AS p"
+
 
 def search_query(terms: list[str]) -> str:
     """Words (letters and digits only, so no tsquery syntax) as a tsquery: all required,

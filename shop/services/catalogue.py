@@ -10,6 +10,7 @@ through as query syntax.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -31,10 +32,22 @@ SORTS: dict[str, tuple[tuple[str, str], bool]] = {
 RELEVANCE = "relevance"
 MAX_SEARCH_TERMS = 16
 _TERM = re.compile(r"[^\W_]+", re.UNICODE)  # letters and digits, as FTS5's unicode61 sees them
-# A price range read in newest order: below this many rows in the range, read the range by
-# price and sort it; above, walk newest-first and filter (20 hits come within a few hundred
-# rows). Either way a page costs a bounded amount, whatever the range.
-WIDE_PRICE_RANGE = 1000
+# A price range read in newest order takes the plan that costs less: walk the newest index
+# and filter (about page x catalogue / rows-in-range rows, read in id order, so mostly
+# from pages already read) or read the range by price and sort it (rows-in-range rows,
+# each a page of its own: about 8 times the cost of a walked row, measured at 10^6
+# products). The two cost the same at sqrt(page x catalogue / 8) rows in the range
+# (wide_price_range): 1,620 for a page of 21 at 10^6 products, 512 at 10^5. A fixed bound
+# (it was 1,000) suits one catalogue size only. Either plan still grows as the square root
+# of the catalogue (about 6 ms at the crossing at 10^6): docs/architecture.md, "Catalogue".
+ROW_READ_BY_PRICE_COST = 8
+
+
+def wide_price_range(catalogue_size: int, rows: int) -> int:
+    """How many rows in a price range make walking the newest index cheaper than reading
+    the range by price and sorting it, for a catalogue of ``catalogue_size`` products and
+    a page of ``rows``."""
+    return math.isqrt(rows * max(catalogue_size, 0) // ROW_READ_BY_PRICE_COST)
 
 # The hot path of the shop is written out as SQL: building it with the ORM cost more than
 # running it. A page is two statements: the products, then their images in display order
@@ -112,26 +125,30 @@ def _conditions(query: ProductQuery, price: str = "p.price_cents") -> tuple[list
     return where, params
 
 
-def price_probe(query: ProductQuery) -> Statement | None:
+def price_probe(query: ProductQuery, rows: int = DEFAULT_LIMIT + 1) -> Statement | None:
     """How many rows a price range in newest order holds, counting no further than
-    WIDE_PRICE_RANGE (a bounded walk of the price index); None for other shapes."""
+    wide_price_range (a bounded read of the price index); None for other shapes. The
+    catalogue's size is its highest id (a read of one index entry): an estimate is enough
+    to choose a plan, and it never changes a result."""
     ranged = query.min_price_cents is not None or query.max_price_cents is not None
     if not ranged or query.q is not None or query.effective_sort != "newest":
         return None
+    (size,) = database.execute_sql("SELECT max(id) FROM products").fetchone()
     where, params = _conditions(query)
     return Statement(f"SELECT count(*) FROM (SELECT 1 FROM products AS p WHERE "
-                     f"{' AND '.join(where)} LIMIT {WIDE_PRICE_RANGE}) AS probe", tuple(params))
+                     f"{' AND '.join(where)} LIMIT ?) AS probe",
+                     (*params, wide_price_range(size or 0, rows)))
 
 
-def _price_column(query: ProductQuery) -> str:
+def _price_column(query: ProductQuery, rows: int) -> str:
     """``p.price_cents``, or ``+p.price_cents`` (which SQLite will not use an index for)
     when a wide price range is read in newest order: the planner's statistics know nothing
     of how prices spread, and would read and sort the whole range."""
-    probe = price_probe(query)
+    probe = price_probe(query, rows)
     if probe is None:
         return "p.price_cents"
     (count,) = database.execute_sql(probe.sql, probe.params).fetchone()
-    return "+p.price_cents" if count >= WIDE_PRICE_RANGE else "p.price_cents"
+    return "+p.price_cents" if count >= probe.params[-1] else "p.price_cents"
 
 
 def _sort_types(sort: str) -> tuple[type, ...]:
@@ -147,9 +164,14 @@ def page_statement(query: ProductQuery, *, limit: int = DEFAULT_LIMIT,
     a search has no searchable word. Tests and benchmarks EXPLAIN exactly this."""
     sort = query.effective_sort
     after = decode_cursor(cursor, f"products:{sort}", _sort_types(sort)) if cursor else None
-    where, params = _conditions(query, _price_column(query))
-    select, source = _SELECT, "products AS p"
+    where, params = _conditions(query, _price_column(query, limit + 1))
     search = dialect_sql(engine())
+    select, source = _SELECT, "products AS p"
+    if query.featured and query.q is None and sort == "newest":
+        # The partial index of featured products, named: at 10^6 products SQLite's
+        # statistics (sampled) rate it no better than the newest index, whose walk reads
+        # about fifty rows for each featured one.
+        source = search.FEATURED_NEWEST_SOURCE
     if query.q is not None:
         expression = search_expression(query.q)
         if expression is None:

@@ -16,7 +16,7 @@ FROM products;
 CREATE VIRTUAL TABLE products_fts USING fts5(
     title, brand, category, description,
     content='products_fts_source', content_rowid='search_key',
-    tokenize='unicode61 remove_diacritics 2'
+    tokenize='unicode61 remove_diacritics 2', prefix='1 2 3'
 );
 
 CREATE TRIGGER products_fts_insert AFTER INSERT ON products
