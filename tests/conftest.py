@@ -61,6 +61,19 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         terminalreporter.write_line(f"PostgreSQL run: deselected {note}")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing() -> Iterator[None]:
+    """scrypt at N=2**10 in the test process (about 1 ms a hash, not 60-100): nearly every
+    test signs people up and in. The cost is stored with each hash and read back by
+    verify_password, so the code is the same; the shop's own processes (gunicorn, `shop`
+    commands) keep their cost, which tests/test_accounts.py checks."""
+    from shop.services import passwords
+
+    saved, passwords._N = passwords._N, 2**10
+    yield
+    passwords._N = saved
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "shop.db"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from datetime import timedelta
 
@@ -294,3 +295,20 @@ def test_absurdly_nested_json_is_a_400_not_a_500(client) -> None:
     r = client.post("/api/auth/login", data="[" * 100_000, content_type="application/json")
     assert r.status_code == 400
     assert r.get_json()["error"]["code"] == "invalid"
+
+
+def test_the_shop_hashes_passwords_with_scrypt_at_its_full_cost() -> None:
+    """The suite hashes cheaply in its own process (tests/conftest.py); the shop does not:
+    scrypt with N=2**14, r=8, p=1, a 16-byte salt and a 32-byte key, in its own process."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", "from shop.services.passwords import hash_password, "
+         "verify_password as v; h = hash_password('correct horse battery'); "
+         "print(h); print(v('correct horse battery', h), v('wrong horse battery', h))"],
+        capture_output=True, text=True, check=True).stdout.split("\n")
+    scheme, n, r, p, salt, key = out[0].split("$")
+    assert (scheme, n, r, p) == ("scrypt", "16384", "8", "1")
+    assert len(base64.b64decode(salt)) == 16 and len(base64.b64decode(key)) == 32
+    assert out[1] == "True False"
