@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 import peewee
 
 from shop.db import ShopPostgresqlDatabase, is_postgresql_url, postgresql_database
-from shop.errors import Invalid, ShopError
+from shop.errors import Invalid, ShopError, StorageError
 
 __all__ = ["Unreachable", "connected", "database_name", "is_postgresql_url", "open_database",
            "redact", "with_database"]
@@ -50,8 +50,10 @@ def open_database(url: str) -> ShopPostgresqlDatabase:
     db = postgresql_database(url)
     try:
         db.connect(reuse_if_open=True)
-    except peewee.DatabaseError as exc:
-        reason = (str(exc).strip().splitlines() or ["no reason given"])[-1]
+    except (peewee.DatabaseError, StorageError) as exc:
+        # A refused connection comes as the shop's StorageError, the driver's words its cause.
+        said = exc.__cause__ if isinstance(exc, StorageError) and exc.__cause__ else exc
+        reason = (str(said).strip().splitlines() or ["no reason given"])[-1]
         raise Unreachable(f"cannot connect to {redact(url)}: {reason}") from exc
     db.url = url  # where it is, for pg_dump / pg_restore
     return db
