@@ -97,6 +97,12 @@ class StorageError(ShopError):
     code, status = "storage_error", 503
 
 
+class ServerGone(StorageError):
+    """The PostgreSQL server cannot be reached just now (refused, shut down, the
+    connection lost): 503 storage_error like a file that cannot be used, with the
+    server's next step rather than the disk's."""
+
+
 class StorageFull(StorageError):
     """The disk (or SQLite's page limit) is full: nothing can be written until space
     comes back; reads go on."""
@@ -146,11 +152,11 @@ _EXTENDED_FAULTS = {SQLITE_IOERR_SHMSIZE: _FAULTS[SQLITE_FULL]}
 _PG_GONE = frozenset({"57P01", "57P02", "57P03"})
 
 
-def unreachable(reason: str) -> StorageError:
+def unreachable(reason: str) -> ServerGone:
     """The database server cannot be reached now (``reason``: the SQLSTATE, or ``08001``
     when no connection could be made at all): 503 storage_error, the shop carries on."""
-    return StorageError("the shop cannot reach its database just now", retry_after=5,
-                        details={"reason": reason})
+    return ServerGone("the shop cannot reach its database just now", retry_after=5,
+                      details={"reason": reason})
 
 
 def storage_fault(exc: BaseException) -> StorageError | None:

@@ -10,7 +10,10 @@ closed, nothing listening) and opens it again on the same port.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -23,6 +26,7 @@ from shop.db import database, disconnect_all
 # engine_fixed: the relay is to PostgreSQL, in the first pass.
 pytestmark = pytest.mark.engine_fixed
 
+SHOP = Path(sys.executable).with_name("shop")
 UNREACHABLE = {"error": {"code": "storage_error",
                          "message": "the shop cannot reach its database just now",
                          "details": {"reason": "08001"}}}
@@ -176,3 +180,16 @@ def test_the_shop_starts_while_its_database_server_is_away(
         assert _sign_up(client, "ann@example.com").status_code == 201
     finally:
         disconnect_all()
+
+
+def test_a_command_says_the_server_is_away_in_one_line(relay, pg_fresh_url: str) -> None:
+    url = _through(pg_fresh_url, relay.port)
+    relay.cut()
+    env = {**os.environ, "SHOP_DATABASE_URL": url}
+    done = subprocess.run([str(SHOP), "stock", "verify"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error: ")]
+    assert errors == [f"Error: the shop cannot reach its database just now ({url}); check "
+                      "that the database server is running and reachable, then run it again"]
+    assert "Traceback" not in done.stderr

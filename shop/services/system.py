@@ -33,6 +33,7 @@ from shop.errors import (
     Busy,
     Damaged,
     ReadOnly,
+    ServerGone,
     ShopError,
     StorageError,
     StorageFull,
@@ -68,6 +69,8 @@ RESTORE_STEP = ("stop the shop and restore a backup: `shop restore PATH`, "
 _NEXT_STEPS: tuple[tuple[type[StorageError], str], ...] = (
     (StorageFull, "free some space on its disk, then run it again"),
     (ReadOnly, "check the permissions of the file, its folder and its mount"),
+    (ServerGone, "check that the database server is running and reachable, then run it "
+                 "again"),
     (StorageError, "check the disk and the path, then run it again"),
 )
 
