@@ -81,18 +81,14 @@ def _insert(moves: list[Move], stamp: str) -> Any:
     first and its balance checked move by move, so a move the balance cannot cover is
     refused before the statement (PostgreSQL aborts the whole transaction on a refused
     statement; SQLite's CHECK undoes just the statement)."""
-    running: dict[int, int] = {}
-    for move in moves:
-        if move.product_id not in running:
-            balance = lock_for_move(move.product_id)  # a server engine's lock, and balance
-            if balance is None:
-                break  # SQLite: the CHECK refuses the statement alone
-            running[move.product_id] = balance
-        balance = running[move.product_id]
-        if balance + move.qty_change < 0:
-            raise InsufficientStock("not enough stock", details={
-                "product_id": move.product_id, "available": balance})
-        running[move.product_id] = balance + move.qty_change
+    locked: dict[int, int] = {}
+    for product_id in dict.fromkeys(m.product_id for m in moves):
+        balance = lock_for_move(product_id)  # a server engine's lock, and the balance
+        if balance is None:
+            break  # SQLite: the CHECK refuses the statement alone
+        locked[product_id] = balance
+    else:
+        _refuse_short(moves, locked)
     values = [v for m in moves for v in (m.product_id, m.qty_change, m.reason, m.note,
                                          m.actor_id, m.order_id, m.reservation_id,
                                          m.submission_id, stamp)]
@@ -102,11 +98,9 @@ def _insert(moves: list[Move], stamp: str) -> Any:
     except peewee.IntegrityError as exc:
         constraint = constraint_of(str(exc))
         if constraint == "stock_not_negative":
-            product_id = _short(moves)
-            available = (Product.select(Product.stock_quantity)
-                         .where(Product.id == product_id).scalar())
-            raise InsufficientStock("not enough stock", details={
-                "product_id": product_id, "available": available or 0}) from exc
+            ids = {m.product_id for m in moves}
+            _refuse_short(moves, dict(Product.select(Product.id, Product.stock_quantity)
+                                      .where(Product.id.in_(ids)).tuples()), cause=exc)
         if constraint == "ledger_guard":
             raise Conflict(
                 "the stock ledger refused this change: the product's balance does not "
@@ -119,19 +113,23 @@ def _insert(moves: list[Move], stamp: str) -> Any:
     return cursor
 
 
-def _short(moves: list[Move]) -> int:
-    """The product whose balance a refused batch would have taken below zero (the
-    first, in the batch's order)."""
-    if len(moves) == 1:
-        return moves[0].product_id
-    ids = sorted({m.product_id for m in moves})
-    running = dict(Product.select(Product.id, Product.stock_quantity)
-                   .where(Product.id.in_(ids)).tuples())
+def _refuse_short(moves: list[Move], balances: dict[int, int], *,
+                  cause: BaseException | None = None) -> None:
+    """Raise :class:`InsufficientStock` for the first move (in the batch's order) that
+    ``balances`` cannot cover, with the balance it found; nothing when all are covered
+    and there is no ``cause`` (a refusal the database already made: the first move then
+    stands for the batch)."""
+    running = dict(balances)
     for move in moves:
-        running[move.product_id] += move.qty_change
-        if running[move.product_id] < 0:
-            return move.product_id
-    return moves[0].product_id
+        before = running.get(move.product_id) or 0
+        if before + move.qty_change < 0:
+            raise InsufficientStock("not enough stock", details={
+                "product_id": move.product_id, "available": before}) from cause
+        running[move.product_id] = before + move.qty_change
+    if cause is not None:
+        raise InsufficientStock("not enough stock", details={
+            "product_id": moves[0].product_id,
+            "available": balances.get(moves[0].product_id) or 0}) from cause
 
 
 # sold_out <-> active follows the stock: the last unit sold (none left, nobody holding
