@@ -109,10 +109,12 @@ def init_database(target: str | Path, *,
             except StorageError:
                 # The server is unreachable now: the shop still starts and answers 503
                 # storage_error until it is back; the first write transaction after that
-                # measures the clock before it decides anything.
+                # measures the clock before it decides anything. Not a warning: whatever
+                # uses the database next says the server is away (a command's one Error
+                # line, a 503), and nothing is decided on the unmeasured clock meanwhile.
                 clock.set_offset(None)
-                log.warning("could not reach the database server to read its clock; "
-                            "measuring it again before the next write")
+                log.info("could not reach the database server to read its clock; "
+                         "measuring it again before the next write")
         return
     path = Path(target)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -161,10 +163,19 @@ def sync_clock() -> timedelta:
 
 
 def _maybe_resync_clock() -> None:
+    """Measure the clock again before a write when it is due (never measured, or
+    CLOCK_RESYNC_SECONDS ago). A server that cannot be reached fails the measurement as
+    it would fail the write: that error is raised, for the write's caller to report once,
+    rather than logged here too; any other failure keeps the last offset, with a
+    warning."""
     if _clock_sync is None or _real_monotonic() - _clock_sync[1] > CLOCK_RESYNC_SECONDS:
         try:
             sync_clock()
-        except (peewee.DatabaseError, StorageError):
+        except StorageError:
+            raise
+        except peewee.DatabaseError as exc:
+            if storage_fault(exc) is not None:
+                raise
             log.warning("could not read the database server's clock; keeping the last offset")
 
 
@@ -672,8 +683,9 @@ def _postgresql_transaction() -> Iterator[None]:
     if outermost:
         _pending.callbacks = []
         _locked.balances = {}
-        _maybe_resync_clock()
     try:
+        if outermost:  # a server gone away fails here as at BEGIN, and is said so below
+            _maybe_resync_clock()
         try:
             with database.atomic():
                 yield
