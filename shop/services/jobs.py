@@ -6,9 +6,12 @@ short write transaction when it starts, its outcome in another when it ends, so 
 write lock is never held across the job. A failure is recorded with the error's class
 and message, whitespace folded, credentials in addresses masked, bounded in length; the
 error then goes on to the caller as before. Recording is best effort: a database that
-cannot take the row (a full disk, a read-only file, a long lock) never stops the job,
-which then meets the same fault and says so, or does its work (a read-only check) and
-goes unrecorded; a row it could not start is written whole at the end if it can be.
+cannot take the row (a full disk, a read-only file, a long lock, a server that cannot be
+reached) never stops the job, which then meets the same fault and says so, or does its
+work (a read-only check) and goes unrecorded; a row it could not start is written whole
+at the end if it can be. A run left unrecorded is logged once, at its end, unless the
+job itself failed with that same fault: its caller reports that error, and one line of
+it is enough (a command that cannot reach its database says so once, not three times).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import peewee
 from shop import clock
 from shop.config import get_settings
 from shop.db import database, write_transaction
-from shop.errors import ShopError
+from shop.errors import Busy, ShopError, StorageError, storage_fault
 from shop.models import JobRun
 from shop.services import backup, system
 from shop.services.pagination import DEFAULT_LIMIT, Page, newest_first
@@ -77,14 +80,17 @@ def bounded(text: str) -> str:
     return line if len(line) <= DETAIL_LENGTH else line[:DETAIL_LENGTH - 1] + "…"
 
 
-def _recorded(write: Any) -> Any:
-    """Run one recording write; on a database that cannot take it, log and go on."""
+_RECORDING_FAULTS = (ShopError, peewee.DatabaseError, sqlite3.DatabaseError, OSError)
+
+
+def _recorded(write: Any) -> tuple[Any, BaseException | None]:
+    """Run one recording write: its result, or None and the error of a database that
+    cannot take it (the caller decides whether anyone needs telling)."""
     try:
         with write_transaction():
-            return write()
-    except (ShopError, peewee.DatabaseError, sqlite3.DatabaseError, OSError) as exc:
-        log.warning("a job run could not be recorded: %s", describe(exc))
-        return None
+            return write(), None
+    except _RECORDING_FAULTS as exc:
+        return None, exc
 
 
 @contextmanager
@@ -92,7 +98,8 @@ def run(job: str) -> Iterator[Run]:
     """Record a run of ``job`` around the block: ``ok`` when it ends normally (or exits
     with status 0), ``failed`` with the error (or the exit status) otherwise."""
     handle = Run(job, clock.now())
-    handle.id = _recorded(lambda: JobRun.create(job=job, started_at=handle.started_at).id)
+    handle.id, _ = _recorded(
+        lambda: JobRun.create(job=job, started_at=handle.started_at).id)
     try:
         yield handle
     except SystemExit as exc:  # a command that reports its own failure exits non-zero
@@ -101,12 +108,16 @@ def run(job: str) -> Iterator[Run]:
                 handle.detail or ("" if ok else f"exit status {exc.code}"))
         raise
     except BaseException as exc:
-        _finish(handle, "failed", describe(exc))
+        _finish(handle, "failed", describe(exc), failure=exc)
         raise
     _finish(handle, "ok", handle.detail or "")
 
 
-def _finish(handle: Run, outcome: str, detail: str) -> None:
+def _finish(handle: Run, outcome: str, detail: str, *,
+            failure: BaseException | None = None) -> None:
+    """Record the run's end (or, if its start went unrecorded, the whole run). If that
+    cannot be written either, say so once, unless ``failure``, the job's own error, is the
+    same fault: the caller reports it, and the missing row follows from it."""
     values = {"finished_at": clock.now(), "outcome": outcome,
               "detail": bounded(detail) if detail else None}
 
@@ -116,7 +127,30 @@ def _finish(handle: Run, outcome: str, detail: str) -> None:
         else:  # the start could not be recorded: the whole run, now
             JobRun.create(job=handle.job, started_at=handle.started_at, **values)
 
-    _recorded(write)
+    _, unrecorded = _recorded(write)
+    if unrecorded is None:
+        return
+    if failure is not None and _same_fault(failure, unrecorded):
+        log.debug("the %s run is not recorded: %s", handle.job, describe(unrecorded))
+        return
+    log.warning("the %s run (%s) could not be recorded: %s", handle.job, outcome,
+                describe(unrecorded))
+
+
+def _fault_code(exc: BaseException) -> str | None:
+    """The code of the database fault an error is (a driver's error by the storage fault
+    behind it), or None for any other error."""
+    if isinstance(exc, StorageError | Busy):
+        return exc.code
+    fault = storage_fault(exc)
+    return fault.code if fault is not None else None
+
+
+def _same_fault(failure: BaseException, unrecorded: BaseException) -> bool:
+    """Whether the job failed with the fault that kept its run from being recorded (a
+    server that cannot be reached, a full disk, a lock held too long)."""
+    code = _fault_code(unrecorded)
+    return code is not None and code == _fault_code(failure)
 
 
 def _plain(row: JobRun) -> dict[str, Any]:
