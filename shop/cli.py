@@ -11,7 +11,8 @@ import functools
 import os
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -268,6 +269,25 @@ def _finish(bar: Any) -> None:
     bar.update(max(0, bar.length - bar.pos))
 
 
+@contextmanager
+def _bar_from_first_step(length: int, label: str) -> Iterator[Callable[[int], None]]:
+    """click's bar on stderr, shown from the first step of work, not before it: a
+    command whose length is known before it reads anything (the rollup's 24 hours) and
+    then cannot (a database server away) says only its one Error line, not the bar's
+    label first. Yields the step function."""
+    with ExitStack() as stack:
+        bar: Any = None
+
+        def step(n: int) -> None:
+            nonlocal bar
+            if bar is None:
+                bar = stack.enter_context(
+                    click.progressbar(length=length, label=label, file=sys.stderr))
+            bar.update(n)
+
+        yield step
+
+
 def _report_line(verb: str, report: Any) -> str:
     size = report.bytes / (1024 * 1024)
     return (f"{verb} {report.path}: {size:.1f} MiB, {report.total_rows} rows in "
@@ -424,9 +444,8 @@ def analytics_rollup(ctx: click.Context, day: date | None) -> None:
 
     _configure(ctx)
     with jobs.run("analytics-rollup") as job:
-        with click.progressbar(length=24, label="rolling up, hour by hour",
-                               file=sys.stderr) as bar:
-            rows = analytics.rollup(day, on_hour=bar.update)
+        with _bar_from_first_step(24, "rolling up, hour by hour") as step:
+            rows = analytics.rollup(day, on_hour=step)
         total = sum(r["count"] for r in rows)
         label = rows[0]["day"] if rows else (day.isoformat() if day else "yesterday")
         job.detail = f"rolled up {total} event(s) of {label} into {len(rows)} row(s)"
