@@ -10,6 +10,7 @@ closed, nothing listening) and opens it again on the same port.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import subprocess
@@ -21,7 +22,9 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import pytest
 
 from shop.api import create_app
-from shop.db import database, disconnect_all
+from shop.db import database, disconnect_all, init_database
+from shop.errors import ServerGone
+from shop.services import jobs
 
 # engine_fixed: the relay is to PostgreSQL, in the first pass.
 pytestmark = pytest.mark.engine_fixed
@@ -193,3 +196,58 @@ def test_a_command_says_the_server_is_away_in_one_line(relay, pg_fresh_url: str)
     assert errors == [f"Error: the shop cannot reach its database just now ({url}); check "
                       "that the database server is running and reachable, then run it again"]
     assert "Traceback" not in done.stderr
+
+
+def _closed_port() -> int:
+    """A port on 127.0.0.1 nothing listens on: bound, read, closed."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# The cron commands' one line for a server that refuses connections (API.md "Errors":
+# 503 storage_error's message, then the server and the next step).
+AWAY = ("Error: the shop cannot reach its database just now ({url}); check that the "
+        "database server is running and reachable, then run it again")
+
+
+@pytest.mark.parametrize("argv", [
+    ["stock", "verify"],
+    ["expire-reservations"],
+    ["orders", "expire-unpaid"],
+    ["analytics", "rollup"],  # its bar's length is known before it reads anything
+    ["mail", "send"],
+])
+def test_a_command_on_a_refused_server_prints_its_one_error_line_and_nothing_else(
+        argv: list[str]) -> None:
+    """The developers' guide: a command that fails says so in one line, exit 1, no
+    noise: not the clock it could not measure nor the run it could not record first."""
+    url = f"postgresql://127.0.0.1:{_closed_port()}/shop?connect_timeout=3"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOP_")}
+    env["SHOP_DATABASE_URL"] = url
+    done = subprocess.run([str(SHOP), *argv], env=env, capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines() == [AWAY.format(url=url)]
+    assert done.stdout == ""
+
+
+def test_a_run_that_succeeded_unrecorded_is_logged_and_one_that_failed_so_is_not(
+        caplog) -> None:
+    """The run's row is best effort: a job that did its work but whose row the away
+    server could not take is logged (nobody else says so); a job that failed for that
+    same reason is not (its caller reports the error, once)."""
+    init_database(f"postgresql://127.0.0.1:{_closed_port()}/shop?connect_timeout=3")
+    try:
+        caplog.set_level(logging.WARNING)
+        with jobs.run("media-gc") as job:
+            job.detail = "checked 0 file(s), removed 0"
+        assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+            ("WARNING", "the media-gc run (ok) could not be recorded: ServerGone: the shop "
+                        "cannot reach its database just now")]
+        caplog.clear()
+        with pytest.raises(ServerGone), jobs.run("stock-verify"):
+            jobs.last_run("stock-verify")  # the job's own read meets the away server
+        assert caplog.records == []
+    finally:
+        disconnect_all()
