@@ -307,8 +307,9 @@ def _print_report(verb: str, report: Any) -> None:
 def backup_command(ctx: click.Context, path: Path, database_url: str | None) -> None:
     """Write a consistent, verified copy of the database to PATH while the shop serves.
 
-    The copy is checked (integrity, foreign keys, every balance and hold against the
-    ledger) before it replaces PATH, so PATH is never a broken backup.
+    The copy is checked (integrity, foreign keys, and the ledger checks of `shop stock
+    verify`: every balance, hold and move against the ledger and what caused it) before
+    it replaces PATH, so PATH is never a broken backup.
 
     On PostgreSQL (--database-url or SHOP_DATABASE_URL): pg_dump's custom format,
     verified by restoring it into a scratch database on the same server (the user needs

@@ -25,7 +25,7 @@ from shop import clock
 from shop.db import database, disconnect_all
 from shop.errors import Conflict, Damaged, Invalid, StorageError, StorageFull, storage_fault
 from shop.services import system
-from shop.services.stock import BALANCE_PROBLEMS, HOLD_PROBLEMS
+from shop.services.stock import ledger_violations
 
 
 @dataclass
@@ -41,38 +41,44 @@ class Report:
 
 
 def check(path: Path) -> Report:
-    """Open ``path`` read-only and check it: integrity, foreign keys, stock invariants."""
+    """Open ``path`` read-only and check it: SQLite's full integrity check, foreign keys,
+    then the ledger with the checks of ``shop stock verify``
+    (:func:`shop.services.stock.ledger_violations`: balances, heads, holds and every
+    move's provenance), so a backup or a restore is held to exactly what verify asks of
+    a live shop. As verify does, the ledger is not read in a file that fails its
+    integrity check."""
     report = Report(Path(path))
     if not report.path.is_file():
         report.problems.append("no such file")
         return report
     report.bytes = report.path.stat().st_size
+    copy = peewee.SqliteDatabase(f"file:{report.path}?mode=ro", uri=True)
     try:
-        conn = sqlite3.connect(f"file:{report.path}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
+        copy.connect()
+    except (peewee.DatabaseError, sqlite3.Error) as exc:
         report.problems.append(f"cannot open: {exc}")
         return report
     try:
-        integrity = [r[0] for r in conn.execute("PRAGMA integrity_check")]
+        integrity = [r[0] for r in copy.execute_sql("PRAGMA integrity_check")]
         if integrity != ["ok"]:
             report.problems.extend(f"integrity: {line}" for line in integrity[:10])
-        dangling = conn.execute("PRAGMA foreign_key_check").fetchall()
+        dangling = copy.execute_sql("PRAGMA foreign_key_check").fetchall()
         report.problems.extend(f"dangling reference: {row}" for row in dangling[:10])
-        for row in conn.execute(BALANCE_PROBLEMS).fetchall()[:10]:
-            report.problems.append(f"product {row[0]}: balance or head off its ledger")
-        for row in conn.execute(HOLD_PROBLEMS).fetchall()[:10]:
-            report.problems.append(f"hold {row[2]}: quantity off its moves")
-        tables = [r[0] for r in conn.execute(
+        if integrity == ["ok"]:
+            with copy.atomic():  # one snapshot for the checks, as verify reads
+                report.problems.extend(f"product {v.product_id} ({v.sku}): {v.problem}"
+                                       for v in ledger_violations(copy)[:10])
+        tables = [r[0] for r in copy.execute_sql(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
             "AND name NOT LIKE 'products_fts%' ORDER BY name")]
-        report.rows = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
+        report.rows = {t: copy.execute_sql(f'SELECT count(*) FROM "{t}"').fetchone()[0]
                        for t in tables}
-    except sqlite3.DatabaseError as exc:
+    except (peewee.DatabaseError, sqlite3.DatabaseError) as exc:
         fault = storage_fault(exc)
         report.problems.extend(system.damaged_lines(fault) if isinstance(fault, Damaged)
                                else [f"not a shop database: {exc}"])
     finally:
-        conn.close()
+        copy.close()
     return report
 
 

@@ -98,7 +98,7 @@ class VerifyReport:
 
 # One grouped pass over the ledger per invariant of DESIGN.md §4, never a query per product.
 # BALANCE_RANGE walks it in ranges of product ids (index ranges on both tables), so a long
-# check can show progress; BALANCE_PROBLEMS is the whole pass at once.
+# check can show progress.
 _BALANCES = """
 SELECT p.id, p.sku, p.stock_quantity, p.ledger_head, coalesce(m.total, 0), coalesce(m.head, 0)
 FROM products AS p
@@ -108,7 +108,6 @@ WHERE (p.stock_quantity IS DISTINCT FROM coalesce(m.total, 0)
        OR p.ledger_head IS DISTINCT FROM coalesce(m.head, 0))
 {products}
 """
-BALANCE_PROBLEMS = _BALANCES.format(moves="", products="")
 BALANCE_RANGE = _BALANCES.format(moves="WHERE product_id BETWEEN ? AND ?",
                                  products="AND p.id BETWEEN ? AND ?")
 VERIFY_CHUNK = 10_000
@@ -192,7 +191,8 @@ def ledger_violations(db: peewee.Database | None = None,
     database unless given), sorted by product: every balance and head against the moves,
     every hold against its moves, every move against what caused it. The one set of
     checks for ``shop stock verify``, for ``shop db copy`` (on its PostgreSQL target,
-    before commit) and for a PostgreSQL backup (on its scratch restore), so a copy or a
+    before commit), for a PostgreSQL backup (on its scratch restore) and for a SQLite
+    backup or restore (on the copy, :func:`shop.services.backup.check`), so a copy or a
     backup is held to exactly what verify asks of a live shop. Run it inside one snapshot
     (a transaction) for a consistent answer."""
     db = database if db is None else db
