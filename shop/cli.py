@@ -691,8 +691,9 @@ def stock_verify(ctx: click.Context) -> None:
     price changed under its index fails here): a damaged file exits 1 with one line and
     the next step (`shop restore`), and the ledger is not checked. Then, for every
     product: stock_quantity equals the sum of its moves; ledger_head is its newest move;
-    each hold's quantity equals the net of its hold moves; exit 1 listing any that don't.
-    One grouped pass over the ledger, so it stays quick on a big one.
+    each hold's quantity equals the net of its hold moves; and every move matches what
+    caused it (a sale its order line, a purchase its accepted submission); exit 1 listing
+    any that don't. One grouped pass over the ledger, so it stays quick on a big one.
 
     \b
     Example:
