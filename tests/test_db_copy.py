@@ -266,4 +266,7 @@ def test_an_unreachable_or_wrong_target_is_one_clear_line(db) -> None:
     result = _copy(source, "postgresql://shop:secret@/nowhere?host=/nonexistent-dir")
     assert result.exit_code == 1
     assert "cannot connect to postgresql://shop:***@/nowhere" in result.stderr
+    # The driver's own words, what failed and its hint, on the one line.
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("Error:")]
+    assert "No such file or directory; Is the server running" in line
     assert "secret" not in result.output + result.stderr

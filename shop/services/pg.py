@@ -53,7 +53,9 @@ def open_database(url: str) -> ShopPostgresqlDatabase:
     except (peewee.DatabaseError, StorageError) as exc:
         # A refused connection comes as the shop's StorageError, the driver's words its cause.
         said = exc.__cause__ if isinstance(exc, StorageError) and exc.__cause__ else exc
-        reason = (str(said).strip().splitlines() or ["no reason given"])[-1]
+        # libpq's words, all of them on one line: what failed, then its hint.
+        reason = "; ".join(line.strip() for line in str(said).splitlines()
+                           if line.strip()) or "no reason given"
         raise Unreachable(f"cannot connect to {redact(url)}: {reason}") from exc
     db.url = url  # where it is, for pg_dump / pg_restore
     return db
