@@ -74,6 +74,18 @@ def cheap_password_hashing() -> Iterator[None]:
     passwords._N = saved
 
 
+@pytest.fixture(autouse=True)
+def mail_leaves_with_its_test() -> Iterator[None]:
+    """Mail a test caused is sent before the test ends, from its own database. The mail
+    thread waits LINGER after a commit, so a test that queues mail and ends at once (no
+    ``mailbox``) used to leave it to whatever disconnected next, or to the interpreter's
+    atexit flush: after pytest's summary, through a log handler on a stream pytest had
+    closed ('--- Logging error ---'). Torn down last: the test's file is still there, and
+    on PostgreSQL pg_fresh_url's disconnect_all has drained it already."""
+    yield
+    mail.drain(10)
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "shop.db"

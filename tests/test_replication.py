@@ -20,7 +20,7 @@ import pytest
 from shop.db import database, init_database
 from shop.services import accounts, catalogue, stock
 from shop.services.migrations import migrate
-from tests.servers import free_port
+from tests.servers import BOOT_SECONDS, free_port
 
 # sqlite_only: Litestream replicates a SQLite file.
 pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
@@ -60,11 +60,15 @@ def test_a_killed_shop_comes_back_from_its_replica(tmp_path) -> None:
     base = f"http://127.0.0.1:{port}"
     answered: list[tuple[float, str]] = []
     try:
-        for _ in range(150):
+        booted = time.monotonic() + BOOT_SECONDS  # a bound: the loop ends at the first answer
+        while True:
             try:
-                urllib.request.urlopen(base + "/healthz", timeout=2)
+                urllib.request.urlopen(base + "/healthz", timeout=2).close()
                 break
             except OSError:
+                # Said here, not as a connection error at the first checkout.
+                assert server.poll() is None, "shop serve exited"
+                assert time.monotonic() < booted, f"shop serve did not start in {BOOT_SECONDS} s"
                 time.sleep(0.2)
         deadline = time.monotonic() + 6
         while time.monotonic() < deadline:  # bounded: about 6 s of checkouts

@@ -124,6 +124,12 @@ def playwright(chromium_path: str) -> Iterator[Playwright]:
 @pytest.fixture(scope="session")
 def browser(playwright: Playwright, chromium_path: str) -> Iterator[Browser]:
     """One headless chromium for the whole session (launching one costs about a second)."""
+    from playwright.sync_api import expect
+
+    # The context's default timeout covers actions only; expect() assertions have their
+    # own, 5 s unless set here. A click that posts to gunicorn and redraws can take longer
+    # on a loaded 2-core box running both passes side by side.
+    expect.set_options(timeout=TIMEOUT_MS)
     browser = playwright.chromium.launch(executable_path=chromium_path,
                                          args=list(CHROMIUM_ARGS))
     yield browser
