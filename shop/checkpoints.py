@@ -178,9 +178,10 @@ class Checkpointer:
         PASSIVE pass and one TRUNCATE checkpoint with the shop's writers held (as the
         thread does past the limit: a live shop's writers wait only for what the PASSIVE
         pass left). The command then leaves the log empty, not as long as its last commits
-        made it: a daemon thread dies with the process, mid-wait, and the pooled
-        connections are never closed, so SQLite's checkpoint on the last close never
-        runs (``seed-demo --products 100000`` left 1.2 GB of log beside a 117 MB file).
+        made it: a daemon thread dies with the process, mid-wait, and nothing closes the
+        pooled connections before exit, so SQLite's checkpoint on the last close runs
+        only if the interpreter's shutdown happens to close them (``seed-demo --products
+        100000`` left 1.2 GB of log beside a 117 MB file).
         Its result; None when this process committed nothing since the last stop, the log
         is empty, there is no limit (Litestream's read lock would make it busy) or the
         writers stayed busy past ``WRITERS_WAIT_SECONDS``."""
