@@ -50,7 +50,7 @@ def _handle_errors(fn: Callable) -> Callable:
         except UnicodeDecodeError as exc:  # a password piped in as bytes of another encoding
             raise click.ClickException("the standard input is not UTF-8 text") from exc
         finally:
-            system.close_connection()
+            system.close_for_exit()
 
     return wrapper
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -199,3 +201,37 @@ def test_with_a_replica_the_wal_bound_is_litestreams(tmp_path) -> None:
         assert checkpointer.wal_limit_bytes == WAL_LIMIT_BYTES
     finally:
         system.configure(base)
+
+
+SEEDED = 1500  # three of seed-demo's transactions, each over LIMIT of log at this size
+
+
+def test_a_command_that_wrote_leaves_an_empty_wal_when_it_exits(tmp_path) -> None:
+    """``seed-demo --products`` in a process of its own, the shop's limit lowered to LIMIT
+    as above: its checkpointer thread dies with the process, and nothing closes the log on
+    the way out, so the command itself leaves it empty (before: the last commits' and the
+    statistics' pages, 1.2 GB after 100,000 products). Every product is in the file."""
+    path = tmp_path / "shop.db"
+    program = ("import sys; from shop.services import system; "
+               f"system.WAL_LIMIT_BYTES = {LIMIT}; "
+               "from shop.cli import main; main(sys.argv[1:], prog_name='shop')")
+
+    def shop(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", program, "--database", str(path), *args],
+                              capture_output=True, text=True, timeout=300)
+
+    assert shop("migrate").returncode == 0
+    seeded = shop("seed-demo", "--password", "demo password 1", "--products", str(SEEDED))
+    assert seeded.returncode == 0, seeded.stderr
+    assert f"generated {SEEDED} product(s)" in seeded.stdout
+    assert checkpoints.wal_size(path) == 0
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT count(*) FROM products").fetchone()[0] == 6 + SEEDED
+        assert conn.execute("SELECT count(*) FROM products WHERE sku LIKE 'GEN-%'"
+                            ).fetchone()[0] == SEEDED
+    finally:
+        conn.close()
+    verified = shop("stock", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert checkpoints.wal_size(path) == 0  # a command that only read leaves it as it was

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import secrets
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -108,7 +109,14 @@ ADJECTIVES = ("Classic", "Vintage", "Navy", "Camel", "Charcoal", "Cream", "Fores
 CONDITION_WEIGHTS = (("new", 1), ("like_new", 3), ("good", 5), ("fair", 2))
 STATUS_WEIGHTS = (("active", 85), ("draft", 7), ("sold_out", 5), ("archived", 3))
 GENERATED_SINCE = datetime(2024, 1, 1, tzinfo=UTC)
-CHUNK = 500
+CHUNK = 500  # products in one transaction at most
+# A transaction that took longer than this halves the next one (down to MIN_CHUNK), and
+# one four times quicker doubles it again: the shop's WAL checkpointer waits at most
+# shop.checkpoints.WRITERS_WAIT_SECONDS for the writer queue before it gives up, and once
+# each 500 products took 1-2 s (a few tens of thousands in, on a loaded 2-core machine) it
+# gave up every time, and the log grew without a bound (1.2 GB for 100,000 products).
+CHUNK_SECONDS = 0.25
+MIN_CHUNK = 20
 
 
 def _generated_product(n: int) -> dict[str, Any]:
@@ -141,7 +149,9 @@ def _generated_product(n: int) -> dict[str, Any]:
 def seed_catalogue(count: int, *,
                    on_progress: Callable[[int], None] | None = None) -> tuple[int, int]:
     """Make sure the generated catalogue has ``count`` products, with their restock moves
-    and some images, in short transactions of 500 products. Returns (created, total).
+    and some images, in short transactions (at most ``CHUNK`` products, fewer when one
+    takes longer than ``CHUNK_SECONDS``, so that checkouts beside it and the WAL
+    checkpointer get the writer queue in time). Returns (created, total).
 
     Deterministic and idempotent: running it again with the same count changes nothing,
     with a larger count it adds the missing products. Statistics are refreshed at the end
@@ -151,10 +161,18 @@ def seed_catalogue(count: int, *,
         raise Invalid("the number of products must not be negative",
                       details={"fields": {"products": "negative"}})
     existing = Product.select().where(Product.sku.startswith(GENERATED_PREFIX)).count()
-    created = 0
-    for start in range(existing + 1, count + 1, CHUNK):
-        numbers = range(start, min(start + CHUNK, count + 1))
-        _seed_chunk([_generated_product(n) for n in numbers])
+    created, size = 0, CHUNK
+    while existing + created < count:
+        start = existing + created + 1
+        numbers = range(start, min(start + size, count + 1))
+        rows = [_generated_product(n) for n in numbers]
+        began = time.monotonic()
+        _seed_chunk(rows)
+        took = time.monotonic() - began
+        if took > CHUNK_SECONDS:
+            size = max(MIN_CHUNK, size // 2)
+        elif took < CHUNK_SECONDS / 4:
+            size = min(CHUNK, size * 2)
         created += len(numbers)
         if on_progress is not None:
             on_progress(len(numbers))

@@ -208,6 +208,17 @@ def close_connection() -> None:
         database.close()
 
 
+def close_for_exit() -> None:
+    """Before a ``shop`` command's process exits: close this thread's connection and, if
+    the command wrote to the SQLite file, leave its write-ahead log empty (one TRUNCATE
+    checkpoint with the shop's writers held: :meth:`shop.checkpoints.Checkpointer.finish`)
+    rather than as long as the command's last commits made it. PostgreSQL keeps no such
+    log beside the database."""
+    close_connection()
+    if engine() != "postgresql":
+        checkpointer.finish()
+
+
 def disconnect() -> None:
     """Close every connection of this process once no checkpoint is running (before the
     process execs another program)."""
