@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -208,3 +209,12 @@ def table_rows(conn, columns_from, *, kept_by=None) -> dict[str, list]:
             f'PRAGMA table_info("{table}")') if r[1] in kept)
         out[table] = conn.execute(f'SELECT {columns} FROM "{table}" ORDER BY rowid').fetchall()
     return out
+
+
+def file_rows(path: Path) -> dict[str, list]:
+    """:func:`table_rows` of the SQLite file at ``path``, opened read-only and closed."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return table_rows(conn, conn)
+    finally:
+        conn.close()

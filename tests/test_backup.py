@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from shop.db import database, disconnect_all
-from tests.populate import populate, table_rows
+from tests.populate import file_rows, populate
 
 # sqlite_only: the file's backup (VACUUM INTO) and restore.
 pytestmark = pytest.mark.sqlite_only
@@ -41,14 +41,6 @@ def _damage(path: Path, statements: list[str]) -> None:
         for sql in statements:
             conn.execute(sql)
         conn.commit()
-    finally:
-        conn.close()
-
-
-def _rows(path: Path) -> dict[str, list]:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return table_rows(conn, conn)
     finally:
         conn.close()
 
@@ -93,12 +85,12 @@ def test_a_restore_is_held_to_the_checks_of_stock_verify(populated, runner, tmp_
     assert runner.invoke(["backup", str(copy)]).exit_code == 0
     disconnect_all()
     _damage(copy, statements)
-    before = _rows(populated)
+    before = file_rows(populated)
 
     result = runner.invoke(["restore", str(copy)])
     assert result.exit_code == 1, result.output
     assert result.stderr.strip().splitlines()[-1] == \
         f"Error: {copy} is not a good copy: {said}"
-    assert _rows(populated) == before  # the live file as it was, nothing put aside
+    assert file_rows(populated) == before  # the live file as it was, nothing put aside
     assert not [p.name for p in tmp_path.iterdir()
                 if p.name.endswith(".restoring") or "before-restore" in p.name]

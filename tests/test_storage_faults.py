@@ -18,7 +18,7 @@ import pytest
 from shop.db import database, disconnect_all, write_transaction
 from shop.services import catalogue, stock
 from tests import damage
-from tests.populate import table_rows
+from tests.populate import file_rows
 
 # sqlite_only: a damaged SQLite file and a full disk under it.
 pytestmark = pytest.mark.sqlite_only
@@ -180,21 +180,13 @@ def big_shop() -> None:
     disconnect_all()
 
 
-def _rows(path: Path) -> dict[str, list]:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return table_rows(conn, conn)
-    finally:
-        conn.close()
-
-
 def test_a_backup_to_a_full_disk_leaves_nothing_behind(db, db_path, small_disk) -> None:
     big_shop()
-    before = _rows(db_path)
+    before = file_rows(db_path)
     line = one_error_line(shop(db_path, "backup", str(small_disk / "shop.db")))
     assert f"the disk of {small_disk} is full" in line and "free some space" in line
     assert leftovers(small_disk) == []  # no .partial, no -journal: the disk has its space
-    after = _rows(db_path)
+    after = file_rows(db_path)
     # The live database is as it was, but for the failed run's record (Operations page).
     runs = after.pop("job_runs")
     assert [(job, outcome) for _id, job, _start, _end, outcome, _detail in runs] == \
